@@ -38,9 +38,7 @@ def make(name: str, **env_kwargs):
         env = _OWN_ENVS[name](**env_kwargs)
         return env, env.default_params
     if name not in gymnax.registered_envs:
-        raise ValueError(
-            f"unknown environment {name!r}; known: {', '.join(registered_names())}"
-        )
+        raise ValueError(f"unknown environment {name!r}; known: {', '.join(registered_names())}")
     return gymnax.make(name, **env_kwargs)
 
 

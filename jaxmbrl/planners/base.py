@@ -85,6 +85,22 @@ def check_range(name: str, value: Any, low: float, high: float, *, low_open=Fals
         raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
 
 
+def check_positive_float(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite real number ``> 0``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def check_fraction(name: str, value: Any, *, high_open: bool = False) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``0 <= value <= 1`` (``< 1`` if open)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and 0 <= value and (value < 1 if high_open else value <= 1)
+    if not ok:
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in [0, 1{bracket}, got {value!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class ContinuousPlannerConfig:
     """Fields every continuous-action planner shares; subclasses add their own.
@@ -164,6 +180,16 @@ def clip_to_bounds(actions: Array, low: Array, high: Array) -> Array:
     return jnp.clip(actions, low, high)
 
 
+def clip_broadcast(actions: Array, low: Array, high: Array) -> Array:
+    """Clip ``[..., A]`` actions into ``[low, high]`` (``[A]`` each), broadcasting explicitly.
+
+    The same as :func:`clip_to_bounds` but safe under ``jax_numpy_rank_promotion="raise"``.
+    """
+    return jnp.clip(
+        actions, jnp.broadcast_to(low, actions.shape), jnp.broadcast_to(high, actions.shape)
+    )
+
+
 def evaluate(objective: Objective, key: PRNGKey, actions: Array) -> Array:
     """Score ``actions [N, H, A]`` with ``objective`` and sanitize; returns ``[N] float32``.
 
@@ -195,11 +221,14 @@ __all__ = [
     "PlanInfo",
     "PlanState",
     "Planner",
+    "check_fraction",
+    "check_positive_float",
     "check_positive_int",
     "check_range",
+    "clip_broadcast",
     "clip_to_bounds",
     "evaluate",
     "sanitize_returns",
-    "shift_sequence",
     "select_best",
+    "shift_sequence",
 ]

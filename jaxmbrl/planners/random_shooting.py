@@ -16,8 +16,8 @@ from flax import struct
 
 from jaxmbrl.planners.base import (
     ContinuousPlannerConfig,
-    Planner,
     PlanInfo,
+    Planner,
     check_positive_int,
     evaluate,
     select_best,

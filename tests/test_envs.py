@@ -1,0 +1,81 @@
+"""Environments: the point mass, names, and true dynamics as a model."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmbrl
+from jaxmbrl.envs import make, point_mass, true_dynamics
+
+
+def test_point_mass_dynamics_and_reward():
+    env, params = make("PointMass-v0")
+    obs, state = env.reset(jax.random.key(0), params)
+    np.testing.assert_allclose(obs, [0.0])
+    out = env.step(jax.random.key(1), state, jnp.array([1.0]), params)
+    assert len(out) == 6  # gymnax 1.x: obs, state, reward, terminated, truncated, info
+    obs, state, reward, terminated, truncated, _ = out
+    np.testing.assert_allclose(obs, [0.1], rtol=1e-6)
+    np.testing.assert_allclose(reward, -0.4, rtol=1e-6)
+    assert not terminated and not truncated
+    # actions are clipped to [-1, 1]
+    obs, *_ = env.step_env(jax.random.key(2), state, jnp.array([5.0]), params)
+    np.testing.assert_allclose(obs, [0.2], rtol=1e-6)
+
+
+def test_biased_gain_is_a_parameter():
+    env, params = make("PointMass-v0")
+    state = point_mass.EnvState(x=jnp.float32(0.0), time=0)
+    obs, *_ = env.step_env(jax.random.key(0), state, jnp.array([1.0]), params.replace(gain=0.05))
+    np.testing.assert_allclose(obs, [0.05], rtol=1e-6)
+
+
+def test_point_mass_known_reward_matches_env():
+    env, params = make("PointMass-v0")
+    state = point_mass.EnvState(x=jnp.float32(0.3), time=0)
+    obs = env.get_obs(state)
+    next_obs, _, reward, _, _ = env.step_env(jax.random.key(0), state, jnp.array([-0.5]), params)
+    r = point_mass.reward_fn(params.goal)(obs, jnp.array([-0.5]), next_obs)
+    np.testing.assert_allclose(r, reward, rtol=1e-6)
+
+
+def test_truncation_after_max_steps():
+    env, params = make("PointMass-v0")
+    params = params.replace(max_steps_in_episode=3)
+    _, state = env.reset(jax.random.key(0), params)
+    for i in range(3):
+        *_, truncated, _ = env.step(jax.random.key(i), state, jnp.array([0.0]), params)
+        _, state, *_ = env.step_env(jax.random.key(i), state, jnp.array([0.0]), params)
+    assert bool(truncated)
+
+
+def test_true_dynamics_rollout_return_on_gymnax_pendulum():
+    env, params = make("Pendulum-v1")
+    _, state = env.reset(jax.random.key(0), params)
+    actions = jnp.zeros((5, 1))
+    ret = jaxmbrl.rollout_return(true_dynamics(env), params, jax.random.key(1), state, actions)
+    total, s = 0.0, state
+    for t in range(5):
+        _, s, r, _, _ = env.step_env(jax.random.key(9), s, actions[t], params)
+        total += float(r)
+    np.testing.assert_allclose(ret, total, rtol=1e-5)
+
+
+def test_rollout_return_discount_and_termination():
+    def dyn(params, key, s, a):
+        return s + 1.0, jnp.float32(1.0)
+
+    actions = jnp.zeros((4, 1))
+    ret = jaxmbrl.rollout_return(dyn, None, jax.random.key(0), jnp.float32(0.0), actions, gamma=0.5)
+    np.testing.assert_allclose(ret, 1 + 0.5 + 0.25 + 0.125)
+    term = lambda s, a, s2: s2 >= 2.0  # terminates on the second step
+    ret = jaxmbrl.rollout_return(
+        dyn, None, jax.random.key(0), jnp.float32(0.0), actions, termination_fn=term
+    )
+    np.testing.assert_allclose(ret, 2.0)
+
+
+def test_unknown_environment_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown environment 'Nope-v0'"):
+        make("Nope-v0")
