@@ -1,0 +1,220 @@
+"""The cross-entropy method (CEM) over continuous action sequences, as in mbrl-lib / PETS.
+
+Each iteration samples ``N`` sequences from a truncated normal around the current mean,
+scores them with the objective, and moves the mean and variance towards those of the ``K``
+best (the elites), smoothed with ``alpha``::
+
+    mean <- alpha * mean + (1 - alpha) * mean(elites)
+    var  <- alpha * var  + (1 - alpha) * var(elites)      # biased variance, as mbrl-lib
+
+This follows ``mbrl.planning.CEMOptimizer`` (the ``CEM_PETS`` variant): samples come from a
+standard normal truncated to ``[-2, 2]``, scaled by a variance that is first capped at
+``min(((mean - low) / 2)**2, ((high - mean) / 2)**2)`` so every sample lies inside the
+bounds; the initial variance is ``(high - low)**2 / 16``; the best sequence ever scored is
+tracked; the planner returns the final mean (``return_mean_elites=True``, mbrl-lib's PETS
+setting) or that best sequence. Differences from mbrl-lib: a non-finite return becomes
+``-inf`` (mbrl-lib sets NaN to ``-1e-10``, which can beat every real return), and the
+iterations are one ``lax.scan``.
+
+Warm start: the plan state holds the returned solution (as mbrl-lib's ``keep_last_solution``)
+and the final standard deviation; ``shift`` moves both one step forward and refills the last
+step with the bounds' midpoint and the initial standard deviation. Like mbrl-lib, each call
+restarts from the initial variance unless ``keep_std`` is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxmbrl.planners.base import (
+    ContinuousPlannerConfig,
+    PlanInfo,
+    Planner,
+    check_fraction,
+    check_positive_int,
+    clip_broadcast,
+    evaluate,
+    shift_sequence,
+)
+from jaxmbrl.types import Array, Objective, PRNGKey
+
+
+@dataclasses.dataclass(frozen=True)
+class CEMConfig(ContinuousPlannerConfig):
+    """Configuration of :func:`cem`; the defaults are mbrl-lib's ``pets_cartpole`` ones.
+
+    Attributes:
+      horizon: ``H`` (>= 1).
+      action_low, action_high: ``A`` bounds each.
+      num_samples: ``N``, the population per iteration (>= 1; mbrl-lib 350).
+      num_elites: ``K``, the elites per iteration, ``1 <= K <= N`` (mbrl-lib: ``ceil(0.1 *
+        350) = 35``).
+      num_iterations: CEM iterations per planning call (>= 1; mbrl-lib 5).
+      alpha: smoothing in ``[0, 1)``, the weight of the *old* mean and variance (mbrl-lib
+        0.1).
+      return_mean_elites: return the final mean (``True``) or the best sequence scored
+        during the call (``False``).
+      keep_std: start each call from the stored (shifted) standard deviation instead of the
+        initial one (mbrl-lib restarts from the initial variance: ``False``).
+    """
+
+    num_samples: int = 350
+    num_elites: int = 35
+    num_iterations: int = 5
+    alpha: float = 0.1
+    return_mean_elites: bool = True
+    keep_std: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive_int("num_samples", self.num_samples)
+        check_positive_int("num_elites", self.num_elites)
+        if self.num_elites > self.num_samples:
+            raise ValueError(
+                f"num_elites must be <= num_samples, got {self.num_elites} > {self.num_samples}"
+            )
+        check_positive_int("num_iterations", self.num_iterations)
+        check_fraction("alpha", self.alpha, high_open=True)
+
+    def initial_std(self) -> Array:
+        """``[H, A] float32``: ``(high - low) / 4``, i.e. mbrl-lib's variance ``(high - low)**2
+        / 16``."""
+        low, high = self.bounds()
+        return jnp.broadcast_to((high - low) / 4, (self.horizon, self.action_dim))
+
+
+@struct.dataclass
+class CEMState:
+    """Plan state of CEM.
+
+    Attributes:
+      mean: ``[H, A] float32``, the last returned solution (the next call's initial mean).
+      std: ``[H, A] float32``, the final standard deviation of the last call (used as the
+        next call's initial one only with ``keep_std``).
+    """
+
+    mean: Array
+    std: Array
+
+
+def truncated_normal_samples(
+    key: PRNGKey, mean: Array, var: Array, low: Array, high: Array, num: int
+) -> Array:
+    """mbrl-lib's CEM sampling: truncated normal around ``mean``, always inside the bounds.
+
+    Args:
+      key: PRNG key (consumed).
+      mean: ``[H, A] float32`` the centre, inside ``[low, high]``.
+      var: ``[H, A] float32`` the variance before the bound constraint.
+      low, high: ``[A] float32`` the bounds.
+      num: ``N``, the number of samples.
+
+    Returns:
+      ``[N, H, A] float32``: ``mean + sqrt(min(var, ((mean - low) / 2)**2, ((high - mean) /
+      2)**2)) * z`` with ``z`` a standard normal truncated to ``[-2, 2]``; clipped to the
+      bounds against rounding.
+    """
+    low_b = jnp.broadcast_to(low, mean.shape)
+    high_b = jnp.broadcast_to(high, mean.shape)
+    capped = jnp.minimum(jnp.minimum(((mean - low_b) / 2) ** 2, ((high_b - mean) / 2) ** 2), var)
+    z = jax.random.truncated_normal(key, -2.0, 2.0, (num, *mean.shape), jnp.float32)
+    return clip_broadcast(mean[None] + jnp.sqrt(capped)[None] * z, low, high)
+
+
+def cem_update(
+    mean: Array, var: Array, samples: Array, returns: Array, num_elites: int, alpha: float
+) -> tuple[Array, Array, Array, Array]:
+    """One CEM elite update, the pure core of every CEM iteration.
+
+    Args:
+      mean: ``[H, A] float32`` current mean.
+      var: ``[H, A] float32`` current variance.
+      samples: ``[N, H, A] float32`` the scored candidates.
+      returns: ``[N] float32`` their (sanitized) returns; ties go to the lower index.
+      num_elites: ``K`` (static).
+      alpha: weight of the old statistics, in ``[0, 1)``.
+
+    Returns:
+      ``(new_mean [H, A], new_var [H, A], elite_idx [K] int32, elite_returns [K])``, the
+      elites sorted best first; ``new_var`` uses the biased (``1/K``) variance of the elites.
+    """
+    elite_returns, elite_idx = jax.lax.top_k(returns, num_elites)
+    elites = samples[elite_idx]
+    new_mean = alpha * mean + (1 - alpha) * jnp.mean(elites, axis=0)
+    new_var = alpha * var + (1 - alpha) * jnp.var(elites, axis=0)
+    return new_mean, new_var, elite_idx, elite_returns
+
+
+def update_best(
+    best: Array, best_return: Array, candidate: Array, candidate_return: Array
+) -> tuple[Array, Array]:
+    """Keep ``(best [H, ...], best_return [])`` unless ``candidate`` scored strictly higher.
+
+    Starting from ``best_return = -inf`` and a finite ``best`` keeps the result finite even if
+    every return is ``-inf``.
+    """
+    improved = candidate_return > best_return
+    return jnp.where(improved, candidate, best), jnp.where(improved, candidate_return, best_return)
+
+
+def cem(config: CEMConfig) -> Planner:
+    """Build a CEM planner.
+
+    Args:
+      config: a :class:`CEMConfig`.
+
+    Returns:
+      A :class:`~jaxmbrl.planners.base.Planner`. ``plan(state, key, objective)`` returns
+      ``(action [A] float32, state, info)``; the objective is called ``num_iterations`` times
+      on ``[N, H, A]`` candidates. ``info.expected_return`` is the mean return of the last
+      iteration's elites (``return_mean_elites``) or the best return seen.
+    """
+    if not isinstance(config, CEMConfig):
+        raise TypeError(f"config must be a CEMConfig, got {type(config).__name__}")
+    low, high = config.bounds()
+    init_std = config.initial_std()
+    midpoint = (low + high) / 2
+
+    def init() -> CEMState:
+        return CEMState(mean=config.midpoint_plan(), std=init_std)
+
+    def plan(state: CEMState, key: PRNGKey, objective: Objective):
+        mean0 = clip_broadcast(state.mean, low, high)
+        var0 = (state.std if config.keep_std else init_std) ** 2
+        keys = jax.random.split(key, config.num_iterations)
+
+        def iteration(carry, iter_key):
+            mean, var, best, best_return = carry
+            sample_key, eval_key = jax.random.split(iter_key)
+            samples = truncated_normal_samples(sample_key, mean, var, low, high, config.num_samples)
+            returns = evaluate(objective, eval_key, samples)
+            mean, var, elite_idx, elite_returns = cem_update(
+                mean, var, samples, returns, config.num_elites, config.alpha
+            )
+            best, best_return = update_best(
+                best, best_return, samples[elite_idx[0]], elite_returns[0]
+            )
+            return (mean, var, best, best_return), jnp.mean(elite_returns)
+
+        carry0 = (mean0, var0, mean0, jnp.float32(-jnp.inf))
+        (mean, var, best, best_return), elite_mean_returns = jax.lax.scan(iteration, carry0, keys)
+        if config.return_mean_elites:
+            solution, expected = clip_broadcast(mean, low, high), elite_mean_returns[-1]
+        else:
+            solution, expected = best, best_return
+        info = PlanInfo(solution=solution, expected_return=expected)
+        return solution[0], CEMState(mean=solution, std=jnp.sqrt(var)), info
+
+    def shift(state: CEMState) -> CEMState:
+        return CEMState(
+            mean=shift_sequence(state.mean, midpoint), std=shift_sequence(state.std, init_std[0])
+        )
+
+    return Planner(init=init, plan=plan, shift=shift)
+
+
+__all__ = ["CEMConfig", "CEMState", "cem", "cem_update", "truncated_normal_samples", "update_best"]

@@ -1,0 +1,312 @@
+"""The improved cross-entropy method (iCEM, Pinneri et al. 2020), as in mbrl-lib.
+
+iCEM changes CEM in five ways, all kept here (reference: ``mbrl.planning.ICEMOptimizer``):
+
+* **colored noise**: samples are ``mean + std * noise`` where ``noise`` has a power spectrum
+  ``1 / f**beta`` along the time axis (``beta = colored_noise_exponent``; 0 is white noise,
+  2 is smooth "red" noise), made by shaping Gaussian noise in Fourier space exactly like
+  ``colorednoise.powerlaw_psd_gaussian``; samples are then clipped to the bounds;
+* **population decay**: iteration ``i`` draws ``ceil(max(N * decay**-i, 2 * K))`` fresh
+  samples;
+* **keep elites**: the best ``ceil(keep_elite_frac * K)`` elites of the previous iteration are
+  scored again, and at the first iteration of a call those of the previous call, shifted one
+  step by ``shift``;
+* **mean as a candidate**: the current mean is scored at the last iteration;
+* **best so far**: the best sequence ever scored is returned (``return_mean_elites=False``,
+  mbrl-lib's default) -- or the final mean.
+
+**Fixed shapes.** The population shrinks from one iteration to the next, but every array here
+keeps one shape so the planner compiles once under ``lax.scan``: each iteration scores
+``N_max = ceil(max(N, 2 * K)) + ceil(keep_elite_frac * K) + 1`` candidates laid out as
+``[fresh samples | kept elites | mean]``, and the slots not in use this iteration (fresh
+samples beyond the decayed count, kept elites before any exist, the mean before the last
+iteration) get a return of ``-inf`` so they can never become elites. The objective still
+scores them: iCEM's saving in objective calls is *not* realised; the objective sees a
+constant ``[N_max, H, A]`` batch.
+
+Other differences from mbrl-lib: non-finite returns become ``-inf`` (mbrl-lib: ``-1e-10``);
+the kept elites are the best ones rather than a random subset; the shifted elites' new last
+step is the bounds' midpoint (mbrl-lib samples it from the current mean and variance); the last
+iteration scores both the kept elites and the mean (mbrl-lib only the mean); the population
+is not rounded to a multiple of the ensemble size (no need with a fixed batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxmbrl.planners.base import (
+    ContinuousPlannerConfig,
+    PlanInfo,
+    Planner,
+    check_fraction,
+    check_positive_int,
+    clip_broadcast,
+    evaluate,
+    shift_sequence,
+)
+from jaxmbrl.planners.cem import cem_update, update_best
+from jaxmbrl.types import Array, Objective, PRNGKey
+
+
+@dataclasses.dataclass(frozen=True)
+class ICEMConfig(ContinuousPlannerConfig):
+    """Configuration of :func:`icem`; the defaults are mbrl-lib's ``pets_icem_cartpole`` ones.
+
+    Attributes:
+      horizon: ``H`` (>= 1).
+      action_low, action_high: ``A`` bounds each.
+      num_samples: ``N``, the population of the first iteration (>= 1; mbrl-lib 200).
+      num_elites: ``K``, ``1 <= K <= N`` (mbrl-lib: ``ceil(0.1 * 200) = 20``).
+      num_iterations: iterations per planning call (>= 1; mbrl-lib 5).
+      alpha: smoothing in ``[0, 1)``, the weight of the old mean and variance (mbrl-lib 0.1).
+      population_decay: ``decay >= 1``; iteration ``i`` draws ``ceil(max(N * decay**-i,
+        2 * K))`` fresh samples (mbrl-lib 1.3).
+      colored_noise_exponent: ``beta >= 0`` of the ``1 / f**beta`` noise spectrum (mbrl-lib
+        2.0).
+      keep_elite_frac: fraction in ``[0, 1]`` of the elites kept for the next iteration and,
+        shifted, for the next call (mbrl-lib 0.3).
+      return_mean_elites: return the final mean instead of the best sequence scored
+        (mbrl-lib ``False``).
+      keep_std: start each call from the stored (shifted) standard deviation instead of the
+        initial ``(high - low) / 4`` (mbrl-lib: ``False``).
+    """
+
+    num_samples: int = 200
+    num_elites: int = 20
+    num_iterations: int = 5
+    alpha: float = 0.1
+    population_decay: float = 1.3
+    colored_noise_exponent: float = 2.0
+    keep_elite_frac: float = 0.3
+    return_mean_elites: bool = False
+    keep_std: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive_int("num_samples", self.num_samples)
+        check_positive_int("num_elites", self.num_elites)
+        if self.num_elites > self.num_samples:
+            raise ValueError(
+                f"num_elites must be <= num_samples, got {self.num_elites} > {self.num_samples}"
+            )
+        check_positive_int("num_iterations", self.num_iterations)
+        check_fraction("alpha", self.alpha, high_open=True)
+        decay = self.population_decay
+        if (
+            isinstance(decay, bool)
+            or not isinstance(decay, (int, float))
+            or not (math.isfinite(decay) and decay >= 1)
+        ):
+            raise ValueError(f"population_decay must be a finite number >= 1, got {decay!r}")
+        beta = self.colored_noise_exponent
+        if (
+            isinstance(beta, bool)
+            or not isinstance(beta, (int, float))
+            or not (math.isfinite(beta) and beta >= 0)
+        ):
+            raise ValueError(f"colored_noise_exponent must be a finite number >= 0, got {beta!r}")
+        check_fraction("keep_elite_frac", self.keep_elite_frac)
+
+    @property
+    def num_kept_elites(self) -> int:
+        """``ceil(keep_elite_frac * K)``, the elites carried to the next iteration and call."""
+        return math.ceil(self.keep_elite_frac * self.num_elites)
+
+    def population_sizes(self) -> tuple[int, ...]:
+        """The fresh samples drawn at each iteration, ``ceil(max(N * decay**-i, 2 * K))``."""
+        return tuple(
+            math.ceil(max(self.num_samples * self.population_decay**-i, 2 * self.num_elites))
+            for i in range(self.num_iterations)
+        )
+
+    @property
+    def num_candidates(self) -> int:
+        """``N_max``, the fixed number of candidates scored at every iteration."""
+        return self.population_sizes()[0] + self.num_kept_elites + 1
+
+    def initial_std(self) -> Array:
+        """``[H, A] float32``: ``(high - low) / 4``, mbrl-lib's variance ``(high - low)**2 /
+        16``."""
+        low, high = self.bounds()
+        return jnp.broadcast_to((high - low) / 4, (self.horizon, self.action_dim))
+
+
+@struct.dataclass
+class ICEMState:
+    """Plan state of iCEM.
+
+    Attributes:
+      mean: ``[H, A] float32``, the last returned solution (the next call's initial mean).
+      std: ``[H, A] float32``, the final standard deviation of the last call.
+      elites: ``[ceil(keep_elite_frac * K), H, A] float32``, the best elites of the last call's
+        last iteration, best first (shifted by ``shift``).
+      has_elites: ``[] bool``, whether ``elites`` holds real elites (``False`` after ``init``).
+    """
+
+    mean: Array
+    std: Array
+    elites: Array
+    has_elites: Array
+
+
+def colored_noise(key: PRNGKey, exponent: float, shape: tuple[int, int, int]) -> Array:
+    """Gaussian noise with power spectrum ``1 / f**exponent`` along axis 1.
+
+    A JAX port of ``colorednoise.powerlaw_psd_gaussian`` (used by mbrl-lib's iCEM) with the
+    default ``fmin = 1 / H``: complex Gaussian Fourier coefficients are scaled by
+    ``f**(-exponent / 2)`` (the zero frequency gets the lowest non-zero one's scale), turned
+    back with an inverse real FFT and normalised to unit variance. With ``H = 1`` (no
+    frequencies to shape) or ``exponent = 0`` it is white noise.
+
+    Args:
+      key: PRNG key (consumed).
+      exponent: ``beta >= 0``, a Python float (static).
+      shape: ``(N, H, A)``.
+
+    Returns:
+      ``[N, H, A] float32``, each sequence and action dimension an independent unit-variance
+      noise signal over the ``H`` time steps.
+    """
+    num, horizon, action_dim = shape
+    if horizon == 1 or exponent == 0:
+        return jax.random.normal(key, shape, jnp.float32)
+    freqs = np.fft.rfftfreq(horizon)
+    freqs[0] = freqs[1]  # fmin = 1 / H: below it, use the scale of 1 / H
+    scale = freqs ** (-exponent / 2.0)
+    w = scale[1:].copy()
+    w[-1] *= (1 + horizon % 2) / 2.0  # the f = +-0.5 term
+    sigma = 2.0 * np.sqrt(np.sum(w**2)) / horizon
+    # Real and imaginary parts; the DC term (and the Nyquist term for even H) is real.
+    real_scale = scale.copy()
+    imag_scale = scale.copy()
+    real_scale[0] *= np.sqrt(2.0)
+    imag_scale[0] = 0.0
+    if horizon % 2 == 0:
+        real_scale[-1] *= np.sqrt(2.0)
+        imag_scale[-1] = 0.0
+    real_key, imag_key = jax.random.split(key)
+    spectrum_shape = (num, action_dim, freqs.shape[0])
+    real = jax.random.normal(real_key, spectrum_shape, jnp.float32) * jnp.asarray(
+        np.broadcast_to(real_scale, spectrum_shape), jnp.float32
+    )
+    imag = jax.random.normal(imag_key, spectrum_shape, jnp.float32) * jnp.asarray(
+        np.broadcast_to(imag_scale, spectrum_shape), jnp.float32
+    )
+    signal = jnp.fft.irfft(jax.lax.complex(real, imag), n=horizon, axis=-1) / sigma
+    return jnp.swapaxes(signal, 1, 2).astype(jnp.float32)
+
+
+def active_candidates(config: ICEMConfig, iteration: Array, has_elites: Array) -> Array:
+    """Which of the ``N_max`` candidate slots count at an iteration (the others get ``-inf``).
+
+    The layout is ``[fresh samples (population_sizes()[0]) | kept elites
+    (num_kept_elites) | mean (1)]``.
+
+    Args:
+      config: the :class:`ICEMConfig`.
+      iteration: ``[] int32``, the 0-based iteration.
+      has_elites: ``[] bool``, whether the plan state carried elites into this call.
+
+    Returns:
+      ``[N_max] bool``: fresh slot ``j`` is active while ``j < population_sizes()[iteration]``;
+      the kept elites from iteration 1 on, or at iteration 0 when ``has_elites``; the mean at
+      the last iteration.
+    """
+    sizes = config.population_sizes()
+    fresh = jnp.arange(sizes[0]) < jnp.asarray(sizes, jnp.int32)[iteration]
+    kept = jnp.broadcast_to((iteration > 0) | has_elites, (config.num_kept_elites,))
+    mean = jnp.broadcast_to(iteration == config.num_iterations - 1, (1,))
+    return jnp.concatenate([fresh, kept, mean])
+
+
+def icem(config: ICEMConfig) -> Planner:
+    """Build an iCEM planner.
+
+    Args:
+      config: an :class:`ICEMConfig`.
+
+    Returns:
+      A :class:`~jaxmbrl.planners.base.Planner`. ``plan(state, key, objective)`` returns
+      ``(action [A] float32, state, info)``; the objective is called ``num_iterations`` times
+      on ``[N_max, H, A]`` candidates (see the module docstring). ``info.expected_return`` is
+      the best return seen, or with ``return_mean_elites`` the mean return of the last
+      iteration's elites.
+    """
+    if not isinstance(config, ICEMConfig):
+        raise TypeError(f"config must be an ICEMConfig, got {type(config).__name__}")
+    low, high = config.bounds()
+    init_std = config.initial_std()
+    midpoint = (low + high) / 2
+    sizes = config.population_sizes()
+    num_fresh = sizes[0]
+    num_kept = config.num_kept_elites
+    shape = (config.horizon, config.action_dim)
+
+    def init() -> ICEMState:
+        return ICEMState(
+            mean=config.midpoint_plan(),
+            std=init_std,
+            elites=jnp.broadcast_to(config.midpoint_plan(), (num_kept, *shape)),
+            has_elites=jnp.array(False),
+        )
+
+    def plan(state: ICEMState, key: PRNGKey, objective: Objective):
+        mean0 = clip_broadcast(state.mean, low, high)
+        var0 = (state.std if config.keep_std else init_std) ** 2
+        kept0 = clip_broadcast(state.elites, low, high)
+        keys = jax.random.split(key, config.num_iterations)
+
+        def iteration(carry, inputs):
+            mean, var, kept, best, best_return = carry
+            i, iter_key = inputs
+            noise_key, eval_key = jax.random.split(iter_key)
+            noise = colored_noise(noise_key, config.colored_noise_exponent, (num_fresh, *shape))
+            fresh = clip_broadcast(mean[None] + jnp.sqrt(var)[None] * noise, low, high)
+            candidates = jnp.concatenate([fresh, kept, mean[None]], axis=0)
+            active = active_candidates(config, i, state.has_elites)
+            returns = evaluate(objective, eval_key, candidates)
+            returns = jnp.where(active, returns, -jnp.inf)
+            mean, var, elite_idx, elite_returns = cem_update(
+                mean, var, candidates, returns, config.num_elites, config.alpha
+            )
+            best, best_return = update_best(
+                best, best_return, candidates[elite_idx[0]], elite_returns[0]
+            )
+            kept = candidates[elite_idx[:num_kept]]
+            return (mean, var, kept, best, best_return), jnp.mean(elite_returns)
+
+        carry0 = (mean0, var0, kept0, mean0, jnp.float32(-jnp.inf))
+        inputs = (jnp.arange(config.num_iterations), keys)
+        (mean, var, kept, best, best_return), elite_mean_returns = jax.lax.scan(
+            iteration, carry0, inputs
+        )
+        if config.return_mean_elites:
+            solution, expected = clip_broadcast(mean, low, high), elite_mean_returns[-1]
+        else:
+            solution, expected = best, best_return
+        new_state = ICEMState(
+            mean=solution, std=jnp.sqrt(var), elites=kept, has_elites=jnp.array(True)
+        )
+        return solution[0], new_state, PlanInfo(solution=solution, expected_return=expected)
+
+    def shift(state: ICEMState) -> ICEMState:
+        fill = jnp.broadcast_to(midpoint, (state.elites.shape[0], 1, config.action_dim))
+        elites = jnp.concatenate([state.elites[:, 1:], fill], axis=1)
+        return ICEMState(
+            mean=shift_sequence(state.mean, midpoint),
+            std=shift_sequence(state.std, init_std[0]),
+            elites=elites,
+            has_elites=state.has_elites,
+        )
+
+    return Planner(init=init, plan=plan, shift=shift)
+
+
+__all__ = ["ICEMConfig", "ICEMState", "active_candidates", "colored_noise", "icem"]
