@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""mbrl-lib 0.2.0 model-training throughput: the peer side of ``bench_training.py``.
+
+Run with the peer torch venv (see ``/work/shared/peers/setup.sh``), not with jaxmbrl's::
+
+  $PEER_TORCH/bin/python benchmarks/peer_mbrl_training.py --data DATA.npz --epochs 5 \
+      --repeats 3 --tuned-malloc
+
+Builds mbrl-lib's PETS model the way ``mbrl/algorithms/pets.py`` does
+(``mbrl.util.common.create_one_dim_tr_model`` from the installed
+``conf/dynamics_model/gaussian_mlp_ensemble.yaml``: GaussianMLP, 7 members, 4 x 200 SiLU),
+fills a ``ReplayBuffer`` with the transitions in ``DATA.npz`` (arrays ``obs``, ``action``,
+``next_obs``, ``reward``), fits the normaliser, and times ``ModelTrainer.train`` (Adam,
+lr 7.5e-4, weight decay 3e-5, batch 256, bootstrap iterators, per-epoch validation, no
+early stopping) over ``--epochs`` epochs. Prints one ``RESULT {json}`` line.
+
+Hydra >= 1.1 needs ``_recursive_: false`` on the model config for mbrl 0.2.0 (see
+``/work/shared/peers/RESULTS.md``, note 1); nothing else is changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="npz with obs, action, next_obs, reward")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per timed repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--validation-ratio", type=float, default=0.2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--tuned-malloc",
+        action="store_true",
+        help="re-exec with MALLOC_MMAP_THRESHOLD_=MALLOC_TRIM_THRESHOLD_=4 GiB (see "
+        "RESULTS.md note 6: glibc's default makes torch timings bimodal)",
+    )
+    args = parser.parse_args()
+    if args.tuned_malloc and os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+        env = dict(
+            os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 32), MALLOC_TRIM_THRESHOLD_=str(1 << 32)
+        )
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+    import mbrl
+    import mbrl.models
+    import mbrl.util.common
+    import mbrl.util.replay_buffer
+    import numpy as np
+    import omegaconf
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    conf = pathlib.Path(mbrl.__file__).parent / "examples" / "conf"
+    overrides = omegaconf.OmegaConf.load(conf / "overrides" / "pets_cartpole.yaml")
+    cfg = omegaconf.OmegaConf.create(
+        {
+            "algorithm": omegaconf.OmegaConf.load(conf / "algorithm" / "pets.yaml"),
+            "dynamics_model": omegaconf.OmegaConf.load(
+                conf / "dynamics_model" / "gaussian_mlp_ensemble.yaml"
+            ),
+            "overrides": overrides,
+            "device": "cpu",
+            "seed": 0,
+        }
+    )
+    cfg.dynamics_model["_recursive_"] = False
+
+    data = np.load(args.data)
+    obs, action = data["obs"].astype(np.float32), data["action"].astype(np.float32)
+    next_obs, reward = data["next_obs"].astype(np.float32), data["reward"].astype(np.float32)
+    n = obs.shape[0]
+    model = mbrl.util.common.create_one_dim_tr_model(cfg, obs.shape[1:], action.shape[1:])
+    rng = np.random.default_rng(0)
+    buffer = mbrl.util.replay_buffer.ReplayBuffer(n, obs.shape[1:], action.shape[1:], rng=rng)
+    done = np.zeros(n, bool)
+    buffer.add_batch(obs, action, next_obs, reward, done, done)
+    model.update_normalizer(buffer.get_all())
+    batch_size = int(overrides.model_batch_size)
+    train_it, val_it = mbrl.util.common.get_basic_buffer_iterators(
+        buffer, batch_size, args.validation_ratio, ensemble_size=len(model), shuffle_each_epoch=True
+    )
+    trainer = mbrl.models.ModelTrainer(
+        model, optim_lr=float(overrides.model_lr), weight_decay=float(overrides.model_wd)
+    )
+    n_train = train_it.num_stored
+
+    trainer.train(train_it, dataset_val=val_it, num_epochs=1, patience=None, silent=True)  # warm-up
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        trainer.train(
+            train_it, dataset_val=val_it, num_epochs=args.epochs, patience=None, silent=True
+        )
+        times.append(time.perf_counter() - t0)
+    sps = [n_train * args.epochs / t for t in times]
+    dm = cfg.dynamics_model
+    result = {
+        "library": "mbrl-lib",
+        "versions": {p: md.version(p) for p in ("mbrl", "torch", "numpy")},
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "malloc_tuned": os.environ.get("MALLOC_MMAP_THRESHOLD_") is not None,
+        "model": {
+            "ensemble_size": int(dm.ensemble_size),
+            "num_layers": int(dm.num_layers),
+            "hid_size": int(dm.hid_size),
+            "deterministic": bool(dm.deterministic),
+            "in_size": int(model.model.in_size),
+            "out_size": int(model.model.out_size),
+        },
+        "batch_size": batch_size,
+        "num_train": int(n_train),
+        "num_val": int(val_it.num_stored) if val_it is not None else 0,
+        "epochs_per_repeat": args.epochs,
+        "seconds": times,
+        "samples_per_s": sps,
+        "samples_per_s_median": statistics.median(sps),
+        "samples_per_s_min": min(sps),
+        "samples_per_s_max": max(sps),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
