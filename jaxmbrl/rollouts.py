@@ -1,15 +1,40 @@
 """Imagined rollouts: turn a dynamics step into an objective that planners can maximise.
 
-A dynamics step (see :mod:`jaxmbrl.types`) advances one item; this module rolls it over an
-action sequence with ``lax.scan`` and over candidates with ``vmap``.
+Three ways in:
+
+* :func:`rollout_return` / :func:`make_objective`: a single-item dynamics step (see
+  :mod:`jaxmbrl.types`) rolled over an action sequence with ``lax.scan`` and over candidates
+  with ``vmap`` -- deterministic state-pytree rollouts.
+* :func:`oracle_objective`: the same with a gymnax environment's own ``step_env`` and its
+  ``is_terminated`` (the perfect model of oracle MPC), chunked over candidates.
+* :func:`make_particle_objective`: PETS particle rollouts through a grouped ensemble step
+  (:data:`GroupedModel`) with TS1, TS-infinity or expectation propagation, termination
+  masking, discounting, a risk measure over particles (:class:`RolloutConfig`) and chunked
+  evaluation. This layer does not import :mod:`jaxmbrl.models`; the caller closes the
+  model's parameters into the :data:`GroupedModel` callable.
+
+Every objective maps a non-finite return to ``-inf``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
-from jaxmbrl.types import Array, DynamicsStep, Objective, PRNGKey, PyTree, TerminationFn
+from jaxmbrl.envs.gymnax_adapter import true_dynamics
+from jaxmbrl.types import (
+    Array,
+    DynamicsStep,
+    Objective,
+    PRNGKey,
+    PyTree,
+    RewardFn,
+    TerminationFn,
+)
 
 
 def rollout_return(
@@ -77,5 +102,408 @@ def make_objective(
                 dynamics, params, k, state, a, gamma=gamma, termination_fn=termination_fn
             )
         )(keys, actions)
+
+    return objective
+
+
+# --------------------------------------------------------------------------------------
+# Particle rollouts through a grouped ensemble (PETS)
+# --------------------------------------------------------------------------------------
+
+GroupedModel = Callable[[Array, Array], tuple[Array, Array]]
+"""``(obs [K, R, O], action [K, R, A]) -> (mean [K, R, Y], var [K, R, Y])``.
+
+Row group ``k`` goes through elite member ``k``; outputs are in real units;
+``mean[..., :O]`` is the predicted change of the observation (``next_obs = obs + delta``) and
+``mean[..., O]`` the reward when the model learns it (``Y = O + 1``); ``var`` is the
+predictive variance (zeros for a deterministic model). The caller closes over the model's
+configuration and parameters, e.g.
+``functools.partial(jaxmbrl.models.ensemble.predict_grouped, config, state)``.
+"""
+
+PROPAGATIONS = ("ts1", "tsinf", "expectation")
+RISKS = ("mean", "mean_std", "cvar")
+
+# Up to this many particle slots per candidate, TS1's per-step shuffle ranks random bits by
+# pairwise comparison (O(P^2) vectorised work, no sort); above it, an argsort.
+_MAX_SLOTS_PAIRWISE_RANK = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutConfig:
+    """How imagined particles are propagated and scored (hashable, static under ``jit``).
+
+    Attributes:
+      num_particles: ``P``, particles per candidate sequence (>= 1).
+      propagation: ``"ts1"`` (every step each particle goes through a uniformly random
+        member), ``"tsinf"`` (each particle keeps one member for the whole horizon) or
+        ``"expectation"`` (every member sees the same state; the next state is the mean
+        prediction over members, no sampling).
+      gamma: discount in ``[0, 1]``; the reward of step ``t`` (0-based) is weighted by
+        ``gamma**t``.
+      risk: ``"mean"`` (mean return over particles), ``"mean_std"``
+        (``mean - risk_lambda * std``, population std) or ``"cvar"`` (mean of the worst
+        ``ceil(cvar_alpha * P)`` particle returns).
+      risk_lambda: the weight of the std for ``"mean_std"`` (finite; negative is optimistic).
+      cvar_alpha: the tail fraction for ``"cvar"``, in ``(0, 1]``.
+      chunk_size: evaluate the ``N`` candidates in chunks of this many (``lax.map``), so
+        peak memory is that of one chunk; ``None`` evaluates all at once. The scores do not
+        depend on it (every candidate draws its randomness from its own key).
+    """
+
+    num_particles: int = 20
+    propagation: str = "ts1"
+    gamma: float = 1.0
+    risk: str = "mean"
+    risk_lambda: float = 0.0
+    cvar_alpha: float = 0.1
+    chunk_size: int | None = None
+
+    def __post_init__(self):
+        _check_int("num_particles", self.num_particles)
+        if self.propagation not in PROPAGATIONS:
+            raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {self.propagation!r}")
+        if not _is_real(self.gamma) or not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
+        if self.risk not in RISKS:
+            raise ValueError(f"risk must be one of {RISKS}, got {self.risk!r}")
+        if not _is_real(self.risk_lambda) or not math.isfinite(self.risk_lambda):
+            raise ValueError(f"risk_lambda must be a finite number, got {self.risk_lambda!r}")
+        if not _is_real(self.cvar_alpha) or not 0.0 < self.cvar_alpha <= 1.0:
+            raise ValueError(f"cvar_alpha must be in (0, 1], got {self.cvar_alpha!r}")
+        if self.chunk_size is not None:
+            _check_int("chunk_size", self.chunk_size)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _sanitize(scores: Array) -> Array:
+    scores = scores.astype(jnp.float32)
+    return jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
+
+
+def chunked_map(
+    score_chunk: Callable[[PRNGKey, Array], Array],
+    keys: PRNGKey,
+    actions: Array,
+    chunk_size: int | None,
+) -> Array:
+    """Apply ``score_chunk`` to chunks of candidates with ``lax.map``; returns ``[N]``.
+
+    Args:
+      score_chunk: ``(keys [C], actions [C, H, ...]) -> [C]`` scores one chunk.
+      keys: ``[N]`` one PRNG key per candidate.
+      actions: ``[N, H, A]`` (or ``[N, H]``) candidates.
+      chunk_size: ``C``; ``None`` (or ``>= N``) scores all candidates in one call. When
+        ``N`` is not a multiple of ``C``, the last chunk is padded with copies of the last
+        candidate whose scores are dropped.
+    """
+    n = actions.shape[0]
+    if chunk_size is None or chunk_size >= n:
+        return score_chunk(keys, actions)
+    num_chunks = -(-n // chunk_size)
+    idx = jnp.minimum(jnp.arange(num_chunks * chunk_size), n - 1)
+    keys = keys[idx].reshape((num_chunks, chunk_size))
+    actions = actions[idx].reshape((num_chunks, chunk_size, *actions.shape[1:]))
+    scores = jax.lax.map(lambda c: score_chunk(*c), (keys, actions))
+    return scores.reshape(-1)[:n]
+
+
+def risk_score(
+    config: RolloutConfig, returns: Array, real: Array | None = None, num_real: int | None = None
+) -> Array:
+    """Score each candidate from its particle returns.
+
+    Args:
+      config: the :class:`RolloutConfig` (``risk``, ``risk_lambda``, ``cvar_alpha``).
+      returns: ``[N, S] float32`` per-slot returns.
+      real: ``[N, S] bool`` which slots hold real particles; ``None``: all of them.
+      num_real: how many slots per row are real (static; needed for CVaR with ``real``);
+        defaults to ``S``.
+
+    Returns:
+      ``[N] float32``; ``-inf`` for a candidate with any non-finite real particle return.
+      The std of ``"mean_std"`` is the population std (``ddof=0``); CVaR averages the
+      ``max(1, ceil(cvar_alpha * num_real))`` lowest returns.
+    """
+    if real is None:
+        real = jnp.ones(returns.shape, bool)
+    if num_real is None:
+        num_real = returns.shape[-1]
+    count = jnp.sum(real, axis=-1).astype(jnp.float32)  # [N]
+    bad = jnp.any(real & ~jnp.isfinite(returns), axis=-1)  # [N]
+    safe = jnp.where(real, returns, 0.0)
+    mean = jnp.sum(safe, axis=-1) / count
+    if config.risk == "mean":
+        score = mean
+    elif config.risk == "mean_std":
+        var = jnp.sum(jnp.where(real, jnp.square(returns - mean[:, None]), 0.0), axis=-1) / count
+        score = mean - config.risk_lambda * jnp.sqrt(var)
+    else:  # cvar
+        m = max(1, math.ceil(config.cvar_alpha * num_real - 1e-9))
+        worst = jnp.sort(jnp.where(real, returns, jnp.inf), axis=-1)[:, :m]
+        score = jnp.mean(worst, axis=-1)
+    return _sanitize(jnp.where(bad, -jnp.inf, score))
+
+
+def _random_permutations(bits: Array) -> Array:
+    """``[C, S] int32``: row-wise permutations, the argsort of ``bits [C, S] uint32``.
+
+    For small ``S`` the ranks are computed by pairwise comparison (ties broken by index),
+    which is about 8x faster than XLA:CPU's sort at ``S = 20`` (see the module docstring).
+    """
+    s = bits.shape[-1]
+    if s > _MAX_SLOTS_PAIRWISE_RANK:
+        return jnp.argsort(bits, axis=-1).astype(jnp.int32)
+    i = jnp.arange(s, dtype=jnp.int32)
+    b_i = bits[:, :, None]
+    b_j = bits[:, None, :]
+    before = (b_j < b_i) | ((b_j == b_i) & (i[None, :] < i[:, None])[None])  # [C, S, S]
+    rank = jnp.sum(before, axis=-1, dtype=jnp.int32)  # [C, S]: slot of particle i
+    # invert: perm[s] = the particle whose rank is s
+    hit = rank[:, :, None] == i[None, None, :]  # [C, i, s]
+    return jnp.sum(jnp.where(hit, i[None, :, None], 0), axis=1, dtype=jnp.int32)
+
+
+def make_particle_objective(
+    config: RolloutConfig,
+    model: GroupedModel,
+    obs: Array,
+    *,
+    num_members: int,
+    reward_fn: RewardFn | None = None,
+    termination_fn: TerminationFn | None = None,
+) -> Objective:
+    """An objective scoring ``[N, H, A]`` sequences by particle rollouts through an ensemble.
+
+    Each candidate owns ``P`` particles, all starting at ``obs``. A step sends every particle
+    through one elite member (see ``config.propagation``), samples
+    ``next = obs + mean + sqrt(var) * eps`` (``eps ~ N(0, 1)``; none in ``"expectation"``
+    mode), and collects the reward -- ``reward_fn(obs, action, next_obs)`` when given, else
+    the model's sampled reward output ``Y - 1``. A particle collects no reward after the step
+    on which ``termination_fn`` first says ``True`` (its state is then frozen). Discounted
+    particle returns are turned into one score per candidate by ``config.risk``; a candidate
+    with a non-finite particle return scores ``-inf``.
+
+    Particle layout. A candidate's particles live in ``S = K * ceil(P / K)`` slots; slots
+    beyond ``P`` are ghost particles that are propagated but never scored, so any ``N``,
+    ``P`` and ``K`` work. Slot ``j`` goes through member ``j % K``; the model sees the
+    chunk's slots as ``[K, C * S / K]`` row groups.
+
+    * ``"tsinf"``: particle ``p`` keeps slot ``p``, so member ``p % K``, for the whole
+      horizon. Every candidate sees the same mix of members (with ``P % K == 0``, exactly
+      ``P / K`` particles per member), which keeps the comparison between candidates fair.
+    * ``"ts1"``: before every step, each candidate's slots are shuffled by a fresh uniform
+      random permutation. Each particle's member is then uniform over the ``K`` elites at
+      every step, independently across steps and of its state -- the same per-particle law
+      as mbrl-lib's ``random_model``, which permutes the whole ``N * P`` batch. The
+      difference is only in the joint law: here each candidate's particles are spread
+      evenly over the members at every step (a stratified version), which lowers the
+      variance between candidates and makes the scores independent of chunking. The
+      shuffle uses a pairwise rank of random bits: measured on the project's 2-core CPU
+      (350 candidates x 20 particles, jax 0.10.2), ``jax.random.permutation`` of all 7,000
+      particles took 2.06 ms, an argsort of 7,000 random bits 1.11 ms, a row-wise argsort
+      of ``[350, 20]`` bits 0.64 ms and the pairwise rank 0.08 ms per imagined step.
+    * ``"expectation"``: one particle per candidate (without sampling all ``P`` would be
+      equal) goes through every member; ``next = obs + mean over members``; the reward
+      output (if used) is averaged over members too. ``var`` is ignored.
+
+    Randomness: candidate ``n`` draws all its noise and permutations from
+    ``jax.random.split(key, N)[n]``, so scores do not depend on ``chunk_size``.
+
+    Args:
+      config: a :class:`RolloutConfig`.
+      model: a :data:`GroupedModel` (closed over its parameters).
+      obs: ``[O] float32`` start observation (may be traced).
+      num_members: ``K``, the number of row groups the model takes (elites).
+      reward_fn: known reward ``(obs [O], action [A], next_obs [O]) -> []``; ``None`` uses
+        the model's reward output (the model must then return ``Y = O + 1``).
+      termination_fn: optional ``(obs [O], action [A], next_obs [O]) -> [] bool``.
+
+    Returns:
+      ``objective(key, actions [N, H, A]) -> [N] float32``.
+    """
+    if not isinstance(config, RolloutConfig):
+        raise TypeError(f"config must be a RolloutConfig, got {type(config).__name__}")
+    _check_int("num_members", num_members)
+    obs = jnp.asarray(obs, jnp.float32)
+    if obs.ndim != 1:
+        raise ValueError(f"obs must be one observation [O], got shape {obs.shape}")
+    obs_dim = obs.shape[0]
+    k = num_members
+    expectation = config.propagation == "expectation"
+    slots = 1 if expectation else k * -(-config.num_particles // k)
+
+    def per_item(fn):
+        return jax.vmap(jax.vmap(fn))
+
+    def model_step(s, a):
+        """``s [C, S, O]``, ``a [C, S, A]`` -> ``(mean, var)``, ``[C, S, Y]`` each, slot order.
+
+        In expectation mode (``S = 1``): ``(mean over members [C, 1, Y], None)``.
+        """
+        c = s.shape[0]
+        if expectation:
+            s_g = jnp.broadcast_to(s[None, :, 0], (k, c, obs_dim))
+            a_g = jnp.broadcast_to(a[None, :, 0], (k, c, *a.shape[2:]))
+            mean, var = model(s_g, a_g)
+            _check_model_output(mean, var, (k, c), obs_dim, reward_fn is None)
+            return jnp.mean(mean, axis=0)[:, None], None
+
+        def group(x):  # [C, S, ...] -> [K, C * S / K, ...], slot j -> member j % K
+            x = x.reshape((c, slots // k, k, *x.shape[2:]))
+            x = jnp.moveaxis(x, 2, 0)
+            return x.reshape((k, c * (slots // k), *x.shape[3:]))
+
+        def ungroup(y):  # inverse of group
+            y = y.reshape((k, c, slots // k, *y.shape[2:]))
+            y = jnp.moveaxis(y, 0, 2)
+            return y.reshape((c, slots, *y.shape[3:]))
+
+        mean, var = model(group(s), group(a))
+        _check_model_output(mean, var, (k, c * (slots // k)), obs_dim, reward_fn is None)
+        return ungroup(mean), ungroup(var)
+
+    def score_chunk(keys: PRNGKey, actions: Array) -> Array:
+        c, horizon = actions.shape[:2]
+        s0 = jnp.broadcast_to(obs, (c, slots, obs_dim))
+        real0 = jnp.broadcast_to(jnp.arange(slots) < config.num_particles, (c, slots))
+        if expectation:
+            real0 = jnp.ones((c, 1), bool)
+        # Candidate n's randomness comes from keys[n] only: noise from fold_in(noise_key, t)
+        # at step t, TS1's shuffles from bits drawn up front ([H, C, S] uint32).
+        noise_keys, perm_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        perm_bits = None
+        if config.propagation == "ts1":
+            bits = jax.vmap(lambda kk: jax.random.bits(kk, (horizon, slots)))(perm_keys)
+            perm_bits = jnp.moveaxis(bits, 1, 0)
+        a_seq = jnp.moveaxis(actions, 1, 0)  # [H, C, ...]
+
+        def step(carry, inp):
+            s, alive, ret, real, discount = carry
+            a_t, bits_t, t = inp
+            if config.propagation == "ts1":
+                perm = _random_permutations(bits_t)
+                s = jnp.take_along_axis(s, perm[:, :, None], axis=1)
+                alive, ret, real = (
+                    jnp.take_along_axis(x, perm, axis=1) for x in (alive, ret, real)
+                )
+            a = jnp.broadcast_to(a_t[:, None], (c, s.shape[1], *a_t.shape[1:]))
+            if expectation:
+                mean, _ = model_step(s, a)
+                delta = mean[..., :obs_dim]
+                r_model = mean[..., obs_dim] if reward_fn is None else None
+            else:
+                mean, var = model_step(s, a)
+                out_dim = mean.shape[-1] if reward_fn is None else obs_dim
+                eps = jax.vmap(
+                    lambda kk: jax.random.normal(jax.random.fold_in(kk, t), (slots, out_dim))
+                )(noise_keys)
+                sample = mean[..., :out_dim] + jnp.sqrt(var[..., :out_dim]) * eps
+                delta = sample[..., :obs_dim]
+                r_model = sample[..., obs_dim] if reward_fn is None else None
+            s_next = s + delta
+            r = per_item(reward_fn)(s, a, s_next) if reward_fn is not None else r_model
+            ret = ret + jnp.where(alive, discount * r.astype(jnp.float32), 0.0)
+            if termination_fn is not None:
+                s_next = jnp.where(alive[..., None], s_next, s)
+                alive = alive & ~per_item(termination_fn)(s, a, s_next).astype(bool)
+            return (s_next, alive, ret, real, discount * config.gamma), None
+
+        init = (
+            s0,
+            jnp.ones((c, s0.shape[1]), bool),
+            jnp.zeros((c, s0.shape[1]), jnp.float32),
+            real0,
+            jnp.float32(1.0),
+        )
+        xs = (a_seq, perm_bits, jnp.arange(horizon, dtype=jnp.uint32))
+        (_, _, ret, real, _), _ = jax.lax.scan(step, init, xs)
+        return risk_score(config, ret, real, num_real=1 if expectation else config.num_particles)
+
+    def objective(key: PRNGKey, actions: Array) -> Array:
+        keys = jax.random.split(key, actions.shape[0])
+        return chunked_map(score_chunk, keys, actions, config.chunk_size)
+
+    return objective
+
+
+def _check_model_output(mean, var, lead, obs_dim, needs_reward) -> None:
+    """Trace-time check of a grouped model's output shapes."""
+    if mean.shape[:2] != lead or mean.ndim != 3 or var.shape != mean.shape:
+        raise ValueError(
+            f"grouped model must return (mean, var) of shape {(*lead, 'Y')}, got "
+            f"{mean.shape} and {var.shape}"
+        )
+    y = mean.shape[-1]
+    if y < obs_dim or (needs_reward and y != obs_dim + 1):
+        want = f"O + 1 = {obs_dim + 1} (no reward_fn given)" if needs_reward else f">= {obs_dim}"
+        raise ValueError(f"grouped model output size Y must be {want}, got {y}")
+
+
+# --------------------------------------------------------------------------------------
+# The true gymnax dynamics as the model (oracle MPC)
+# --------------------------------------------------------------------------------------
+
+
+def gymnax_termination(env, env_params: PyTree) -> TerminationFn:
+    """``(state, action, next_state) -> env.is_terminated(next_state, env_params)``.
+
+    A termination function on gymnax ``EnvState`` pytrees for :func:`rollout_return`; time
+    limits (truncation) are not termination.
+    """
+
+    def terminated(state, action, next_state):
+        del state, action
+        return jnp.asarray(env.is_terminated(next_state, env_params), bool).reshape(())
+
+    return terminated
+
+
+def oracle_objective(
+    env,
+    env_params: PyTree,
+    env_state: PyTree,
+    *,
+    gamma: float = 1.0,
+    chunk_size: int | None = None,
+) -> Objective:
+    """Score sequences by rolling out the environment's own ``step_env`` from ``env_state``.
+
+    The perfect-model ("oracle") objective: :func:`make_objective` with
+    :func:`jaxmbrl.envs.true_dynamics` and :func:`gymnax_termination`, chunked over the
+    candidates as in :func:`make_particle_objective`. Non-finite returns score ``-inf``.
+
+    Args:
+      env: a gymnax environment.
+      env_params: its ``EnvParams`` (may be traced).
+      env_state: the ``EnvState`` to plan from (may be traced).
+      gamma: discount.
+      chunk_size: candidates per chunk, or ``None``.
+
+    Returns:
+      ``objective(key, actions [N, H, A] or [N, H]) -> [N] float32``.
+    """
+    dynamics = true_dynamics(env)
+    termination_fn = gymnax_termination(env, env_params)
+
+    def score_chunk(keys: PRNGKey, actions: Array) -> Array:
+        ret = jax.vmap(
+            lambda kk, a: rollout_return(
+                dynamics, env_params, kk, env_state, a, gamma=gamma, termination_fn=termination_fn
+            )
+        )(keys, actions)
+        return _sanitize(ret)
+
+    def objective(key: PRNGKey, actions: Array) -> Array:
+        keys = jax.random.split(key, actions.shape[0])
+        return chunked_map(score_chunk, keys, actions, chunk_size)
 
     return objective

@@ -1,0 +1,99 @@
+"""Tests of the ``jaxmbrl`` command: an ``mpc`` smoke run and one clear error per bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from jaxmbrl.cli import main
+
+TINY = ["--horizon", "3", "--population", "8", "--iterations", "1", "--steps", "5"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "jaxmbrl.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_mpc_smoke_writes_results(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        [
+            *("mpc", "--env", "Pendulum-v1", "--planner", "cem"),
+            *("--seeds", "2", "--episodes", "2", *TINY, "--out", str(out)),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("episode ") for line in printed) == 2
+    results = json.loads((out / "results.json").read_text())
+    returns = results["episode_returns"]
+    assert len(returns) == 2 and all(len(r) == 2 for r in returns)
+    assert all(isinstance(x, float) and x <= 0 for r in returns for x in r)
+    assert results["env"] == "Pendulum-v1" and results["planner"] == "cem"
+    assert results["planner_config"]["horizon"] == 3
+    assert results["planner_config"]["num_samples"] == 8
+    for name in ("jax", "jaxlib", "gymnax", "python", "platform"):
+        assert results["versions"][name]
+    assert [p.name for p in out.iterdir()] == ["results.json"]  # no temporary files left
+
+
+def test_mpc_discrete_env_maps_to_discrete_planner(tmp_path):
+    out = tmp_path / "cartpole"
+    code = main(
+        [
+            *("mpc", "--env", "CartPole-v1", "--planner", "random", "--out", str(out)),
+            *("--horizon", "3", "--population", "4", "--steps", "5"),
+        ]
+    )
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["planner_config_type"] == "DiscreteRandomShootingConfig"
+    assert results["episode_returns"] == [[5.0]]
+
+
+def test_console_entry_point_runs(tmp_path):
+    proc = run_cli(
+        "mpc", "--env", "PointMass-v0", "--planner", "random", "--out", str(tmp_path), *TINY[:4]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "episode 1/1" in proc.stdout
+    assert json.loads((tmp_path / "results.json").read_text())["episode_returns"]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--env", "Nope-v0", "--planner", "cem"], "unknown environment"),
+        (["--env", "Pendulum-v1", "--planner", "foo"], "--planner"),
+        (["--env", "Pendulum-v1", "--planner", "cem", "--episodes", "0"], "--episodes"),
+        (["--env", "Pendulum-v1", "--planner", "cem", "--horizon", "0"], "--horizon"),
+        (["--env", "CartPole-v1", "--planner", "mppi"], "not available"),
+        (["--env", "Pendulum-v1", "--planner", "random", "--iterations", "2"], "iterations"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, needle):
+    out = tmp_path / "out"
+    proc = run_cli("mpc", *args, "--out", str(out))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0] and needle in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (out / "results.json").exists()
+
+
+def test_unwritable_out_is_one_line_exit_2(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = run_cli("mpc", "--env", "Pendulum-v1", "--planner", "cem", "--out", str(blocker / "x"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--out" in lines[0] and "Traceback" not in proc.stderr
+    assert blocker.read_text() == "not a folder"
