@@ -79,3 +79,26 @@ def test_rollout_return_discount_and_termination():
 def test_unknown_environment_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown environment 'Nope-v0'"):
         make("Nope-v0")
+
+
+def make_point_mass_far_goal():
+    """A user environment factory for the ``module:function`` form."""
+    env, params = make("PointMass-v0")
+    return env, params.replace(goal=2.0)
+
+
+def not_an_env():
+    return 42
+
+
+def test_module_function_environments():
+    env, params = make("test_envs:make_point_mass_far_goal")
+    assert env.name == "PointMass-v0" and params.goal == 2.0
+    with pytest.raises(ValueError, match="cannot import module"):
+        make("no_such_module_xyz:f")
+    with pytest.raises(ValueError, match="has no function"):
+        make("test_envs:missing")
+    with pytest.raises(ValueError, match="must return a gymnax"):
+        make("test_envs:not_an_env")
+    with pytest.raises(ValueError, match="must look like"):
+        make("test_envs:")
