@@ -81,8 +81,7 @@ def make_planner(name: str, space: Any, *, horizon: int, **options: Any) -> tupl
     if name not in table:
         kind = "discrete" if table is DISCRETE else "continuous"
         raise ValueError(
-            f"unknown planner {name!r} for a {kind} action space; choose from "
-            f"{', '.join(table)}"
+            f"unknown planner {name!r} for a {kind} action space; choose from {', '.join(table)}"
         )
     config_cls, factory = table[name]
     fields = {f.name for f in dataclasses.fields(config_cls)}
