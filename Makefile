@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/point_mass.py --out runs/point_mass
+	$(BIN)/jaxmbrl demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

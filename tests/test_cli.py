@@ -97,3 +97,12 @@ def test_unwritable_out_is_one_line_exit_2(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--out" in lines[0] and "Traceback" not in proc.stderr
     assert blocker.read_text() == "not a folder"
+
+
+def test_help_lists_the_subcommands_and_flag_errors_return_2_in_process(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in ("mpc", "pets", "demo"))
+    assert main(["pets", "--env", "Pendulum-v1", "--out", "x", "--episodes", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--episodes" in err[0]

@@ -36,13 +36,29 @@ from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import training
 from jaxmbrl.planners.base import check_positive_int
 from jaxmbrl.planners.registry import make_planner
-from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
+from jaxmbrl.rollouts import RolloutConfig, make_particle_objective, oracle_objective
 from jaxmbrl.types import Array, PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
 class PETSConfig:
     """Everything one PETS experiment needs (hashable; static under ``jit``).
+
+    The defaults learn Pendulum-v1 to the level of planning with the true dynamics in about
+    three planned episodes and keep a 5-seed, 10-episode run under 20 minutes on a 2-core
+    CPU. How they were chosen (Pendulum-v1, 2-3 seeds x 8 episodes each, measured here):
+
+    * the planner, not the model, limits the return once the model has seen ~600 steps:
+      from a start hanging down at rest, CEM (H 30, 150 x 3) scored -364 with the *true*
+      dynamics and -367 with the learned model. MPPI with H 40 (200 x 3) handles those
+      starts better (-224 to -254 where CEM H 30 gave -116 to -365 on the same seeds);
+    * ``expectation`` propagation (the elites' mean prediction) learned as well as TS1 with
+      8 particles (per-episode returns within a few units on the same seeds) at 4.5x less
+      planning time; Pendulum is deterministic, so sampling adds little. TS1 remains one
+      flag away, and the ``mbrl-lib`` preset uses it;
+    * training to convergence matters most: 1,000 epochs at learning rate 1e-3 with
+      mbrl-lib's patience rule reach validation errors near 1e-4, where 300 epochs at 7.5e-4
+      left ~3e-3 and the planner failed to swing up at all.
 
     Attributes:
       env_name: a gymnax id, ``"PointMass-v0"`` or ``"package.module:function"``.
@@ -77,23 +93,25 @@ class PETSConfig:
     num_episodes: int = 10
     num_random_episodes: int = 1
     episode_length: int | None = None
-    planner: str = "cem"
-    horizon: int = 30
+    planner: str = "mppi"
+    horizon: int = 40
     num_samples: int = 200
-    num_elites: int | None = 20
+    num_elites: int | None = None
     num_iterations: int | None = 3
-    alpha: float | None = 0.1
+    alpha: float | None = None
     rollout: RolloutConfig = dataclasses.field(
-        default_factory=lambda: RolloutConfig(num_particles=10, propagation="ts1")
+        default_factory=lambda: RolloutConfig(num_particles=1, propagation="expectation")
     )
     ensemble_size: int = 5
     model_elites: int = 3
-    hidden_sizes: tuple[int, ...] = (200, 200, 200)
+    hidden_sizes: tuple[int, ...] = (128, 128, 128)
     activation: str = "silu"
     deterministic: bool = False
     learned_reward: bool | None = None
     train: training.TrainConfig = dataclasses.field(
-        default_factory=lambda: training.TrainConfig(max_epochs=300, patience=300)
+        default_factory=lambda: training.TrainConfig(
+            max_epochs=1000, patience=30, learning_rate=1e-3
+        )
     )
     reinit_model: bool = True
 
@@ -196,6 +214,8 @@ class PETS(NamedTuple):
       planned_episode: ``(state, progress=None) -> (state, EpisodeStats)``; ``progress`` is an
         optional host function ``(seed_id, step, running_return)`` called every step through
         ``jax.debug.callback`` (a static argument: it changes the compiled program).
+      oracle_episode: ``state -> EpisodeStats``: the same episode planned with the true
+        dynamics (an upper bound; the state is not changed).
       env, env_params, model_config, planner: what they were built from.
       episode_length: ``T``.
       learned_reward: whether the model learns the reward.
@@ -205,6 +225,7 @@ class PETS(NamedTuple):
     random_episode: Callable
     train_model: Callable
     planned_episode: Callable
+    oracle_episode: Callable
     env: Any
     env_params: Any
     model_config: ens.EnsembleConfig
@@ -306,7 +327,7 @@ def make_pets(config: PETSConfig) -> PETS:
             t, step_key = inp
             obs, env_state, plan_state, alive, ret = carry
             k_act, k_env = jax.random.split(step_key)
-            action, plan_state, imagined = policy(plan_state, k_act, obs)
+            action, plan_state, imagined = policy(plan_state, k_act, obs, env_state)
             next_obs, env_state, reward, done, _ = env.step_env(
                 k_env, env_state, action, env_params
             )
@@ -339,19 +360,35 @@ def make_pets(config: PETSConfig) -> PETS:
         return new_state, stats
 
     def random_episode(state: PETSState):
-        def policy(plan_state, key, obs):
-            del obs
+        def policy(plan_state, key, obs, env_state):
+            del obs, env_state
             return space.sample(key), plan_state, jnp.float32(jnp.nan)
 
         return episode(state, policy)
 
     def planned_episode(state: PETSState, progress=None):
-        def policy(plan_state, key, obs):
+        def policy(plan_state, key, obs, env_state):
+            del env_state
             objective = make_objective(state.model, obs)
             action, plan_state, info = planner.plan(plan_state, key, objective)
             return action, planner.shift(plan_state), info.expected_return
 
         return episode(state, policy, progress)
+
+    def oracle_episode(state: PETSState):
+        """The episode :func:`planned_episode` would run from ``state`` (same start state, same
+        keys), planned with the environment's true dynamics instead of the model: the upper
+        bound of what a perfect model could give this planner. Returns ``EpisodeStats``;
+        the buffer is left unchanged."""
+
+        def policy(plan_state, key, obs, env_state):
+            del obs
+            objective = oracle_objective(env, env_params, env_state, gamma=config.rollout.gamma)
+            action, plan_state, info = planner.plan(plan_state, key, objective)
+            return action, planner.shift(plan_state), info.expected_return
+
+        _, stats = episode(state, policy)
+        return stats
 
     def train_model(state: PETSState):
         key, k_train = jax.random.split(state.key)
@@ -374,6 +411,7 @@ def make_pets(config: PETSConfig) -> PETS:
         random_episode=random_episode,
         train_model=train_model,
         planned_episode=planned_episode,
+        oracle_episode=oracle_episode,
         env=env,
         env_params=env_params,
         model_config=model_config,
@@ -523,6 +561,7 @@ def _compiled(config: PETSConfig, progress: bool):
         jax.jit(jax.vmap(pets.init)),
         jax.jit(jax.vmap(pets.random_episode)),
         jax.jit(jax.vmap(pets.train_model)),
+        jax.jit(jax.vmap(pets.oracle_episode)),
         jax.jit(
             jax.vmap(
                 functools.partial(
@@ -558,6 +597,7 @@ def run(
     progress: bool = False,
     log: Callable[[str], None] | None = print,
     on_episode_end: Callable[[int, dict], None] | None = None,
+    oracle: bool = False,
 ) -> dict:
     """Run a whole PETS experiment for several seeds at once.
 
@@ -572,6 +612,8 @@ def run(
       log: where the one-line-per-episode summaries go (``None``: silent).
       on_episode_end: ``(episode_index, results_so_far)`` after every planned episode and
         its checkpoint (for custom logging; raising here interrupts the run cleanly).
+      oracle: also plan every episode from the same start state with the true dynamics
+        (``oracle_returns``): the return a perfect model would give this planner.
 
     Returns:
       A results dict: ``episode_returns`` (``S`` lists of one float per planned episode),
@@ -590,7 +632,7 @@ def run(
     num_seeds = len(seed_list)
     import time
 
-    init, random_episode, train_model, planned_episode = _compiled(config, progress)
+    init, random_episode, train_model, oracle_episode, planned_episode = _compiled(config, progress)
     keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list, jnp.uint32))
     state = init(keys, jnp.arange(num_seeds, dtype=jnp.int32))
     bar = _Progress(num_seeds, pets.episode_length, progress)
@@ -606,6 +648,7 @@ def run(
         "real_steps": [[] for _ in seed_list],
         "model_val_error": [[] for _ in seed_list],
         "imagined_first_return": [[] for _ in seed_list],
+        "oracle_returns": [[] for _ in seed_list],
         "episode_wall_s": [],
         "train_wall_s": [],
         "first_call_wall_s": {},
@@ -663,6 +706,8 @@ def run(
             elite_err = jnp.take_along_axis(train_log.val_error, state.model.elite_idx, axis=1)
             per_seed("model_val_error", [float(v) for v in elite_err.mean(axis=1)])
 
+            if oracle:
+                per_seed("oracle_returns", [float(r) for r in oracle_episode(state).episode_return])
             bar.start(f"episode {episode + 1}/{config.num_episodes}")
             _ACTIVE_PROGRESS[:] = [bar]
             t0 = record()
@@ -686,7 +731,8 @@ def run(
                 f"episode {episode + 1}/{config.num_episodes}: return mean "
                 f"{sum(rets) / len(rets):.1f} [min {min(rets):.1f}, max {max(rets):.1f}]  "
                 f"real steps {results['real_steps'][0][-1]}  model val err {val_err}  "
-                f"train {train_s:.1f} s, episode {episode_s:.1f} s"
+                + (f"oracle mean {_mean(results['oracle_returns'], -1)}  " if oracle else "")
+                + f"train {train_s:.1f} s, episode {episode_s:.1f} s"
             )
             if ckpt is not None:
                 ckpt.save(episode + 1, state, results)
