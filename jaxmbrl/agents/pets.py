@@ -765,6 +765,16 @@ def plot_learning_curve(results: dict, path) -> None:
         ax.plot(steps, seed_returns, color="tab:blue", alpha=0.25, lw=1)
     ax.fill_between(steps, returns.min(0), returns.max(0), color="tab:blue", alpha=0.15)
     ax.plot(steps, returns.mean(0), color="tab:blue", lw=2, marker="o", label="mean over seeds")
+    oracle = np.asarray(results.get("oracle_returns") or [[]], dtype=float)
+    if oracle.shape == returns.shape:
+        ax.plot(
+            steps,
+            oracle.mean(0),
+            color="black",
+            ls="--",
+            lw=1,
+            label="same planner, true dynamics (mean)",
+        )
     ax.set_xlabel("real environment steps (random seeding episodes included)")
     ax.set_ylabel("episode return")
     ax.set_title(f"PETS on {results['env']} ({returns.shape[0]} seeds)")
