@@ -777,7 +777,8 @@ def plot_learning_curve(results: dict, path) -> None:
         )
     ax.set_xlabel("real environment steps (random seeding episodes included)")
     ax.set_ylabel("episode return")
-    ax.set_title(f"PETS on {results['env']} ({returns.shape[0]} seeds)")
+    n = returns.shape[0]
+    ax.set_title(f"PETS on {results['env']} ({n} seed{'' if n == 1 else 's'})")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
