@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmbrl import models
-from jaxmbrl.envs import make
+from jaxmbrl.envs import flatten, make, random_episodes
 from jaxmbrl.models import ensemble
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -46,21 +46,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 def pendulum_transitions(key, n: int, steps: int = 200):
     """``n`` random-action Pendulum-v1 transitions (``n / steps`` episodes from reset)."""
     env, params = make("Pendulum-v1")
-
-    def episode(k):
-        k_reset, k_act = jax.random.split(k)
-        obs, state = env.reset_env(k_reset, params)
-        actions = jax.random.uniform(k_act, (steps, 1), minval=-2.0, maxval=2.0)
-
-        def step(carry, a):
-            o, s = carry
-            o2, s2, r, _, _ = env.step_env(k_reset, s, a, params)
-            return (o2, s2), (o, a, o2, r)
-
-        return jax.lax.scan(step, (obs, state), actions)[1]
-
-    out = jax.jit(jax.vmap(episode))(jax.random.split(key, -(-n // steps)))
-    return tuple(np.asarray(x.reshape(-1, *x.shape[2:])[:n]) for x in out)
+    episodes = -(-n // steps)
+    data = jax.jit(lambda k: random_episodes(env, params, k, episodes, steps))(key)
+    return tuple(np.asarray(x[:n]) for x in tuple(flatten(data))[:4])
 
 
 def stats(xs):

@@ -28,30 +28,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmbrl import models
-from jaxmbrl.envs import make
+from jaxmbrl.envs import make, random_episodes
 
 EPISODE = 200  # Pendulum-v1's episode length
 
 
-def random_episodes(key, episodes: int):
-    """Random-action episodes: ``obs [N, T, 3]``, ``action [N, T, 1]``, ``next_obs [N, T, 3]``."""
+def pendulum_episodes(key, episodes: int):
+    """Random-action episodes: ``obs [N, T, 3]``, ``action [N, T, 1]``, ``next_obs [N, T, 3]``.
+
+    ``step_env`` is pure dynamics with no auto-reset (gymnax 1.x's ``step`` returns 6 values
+    and resets at episode end, which open-loop comparisons must not do).
+    """
     env, params = make("Pendulum-v1")
-
-    def episode(k):
-        k_reset, k_act = jax.random.split(k)
-        obs, state = env.reset_env(k_reset, params)
-        actions = jax.random.uniform(k_act, (EPISODE, 1), minval=-2.0, maxval=2.0)
-
-        def step(carry, a):
-            o, s = carry
-            # step_env: pure dynamics, no auto-reset (gymnax 1.x's `step` returns 6 values
-            # and resets at episode end, which open-loop comparisons must not do).
-            o2, s2, _, _, _ = env.step_env(k_reset, s, a, params)
-            return (o2, s2), (o, a, o2)
-
-        return jax.lax.scan(step, (obs, state), actions)[1]
-
-    return jax.jit(jax.vmap(episode))(jax.random.split(key, episodes))
+    data = jax.jit(lambda k: random_episodes(env, params, k, episodes, EPISODE))(key)
+    return data.obs, data.action, data.next_obs
 
 
 def flat(x):
@@ -101,7 +91,7 @@ def main(argv=None) -> dict:
             60,
         )
     k_data, k_test, k_single, k_ens = jax.random.split(jax.random.key(args.seed), 4)
-    obs, act, next_obs = random_episodes(k_data, train_episodes)
+    obs, act, next_obs = pendulum_episodes(k_data, train_episodes)
     data = (flat(obs), flat(act), flat(next_obs))
     # The same number of epochs for both models (patience off; each keeps its best epoch):
     # with patience, a single model stops sooner than an ensemble, whose patience resets
@@ -123,7 +113,7 @@ def main(argv=None) -> dict:
     ens, ens_log = models.train(ens_cfg, train_cfg, k_ens, None, *data)
 
     # Held-out trajectories: start points every 25 steps that leave H steps of truth.
-    t_obs, t_act, t_next = random_episodes(k_test, test_episodes)
+    t_obs, t_act, t_next = pendulum_episodes(k_test, test_episodes)
     h = args.horizon
     starts = np.arange(0, EPISODE - h + 1, 25)
     obs0 = flat(t_obs[:, starts])  # [S, O]

@@ -102,3 +102,19 @@ def test_module_function_environments():
         make("test_envs:not_an_env")
     with pytest.raises(ValueError, match="must look like"):
         make("test_envs:")
+
+
+@pytest.mark.parametrize("name", ["Pendulum-v1", "CartPole-v1", "PointMass-v0"])
+def test_random_episodes_are_consecutive_true_transitions(name):
+    env, params = make(name)
+    data = jaxmbrl.envs.random_episodes(env, params, jax.random.key(0), 3, 7)
+    assert data.obs.shape[:2] == (3, 7) and data.reward.shape == (3, 7)
+    np.testing.assert_array_equal(data.obs[:, 1:], data.next_obs[:, :-1])  # no resets
+    space = env.action_space(params)
+    if name == "CartPole-v1":
+        assert data.action.dtype == jnp.int32
+        assert np.all((data.action >= 0) & (data.action < space.n))
+    else:
+        assert np.all(data.action >= space.low) and np.all(data.action <= space.high)
+    flat = jaxmbrl.envs.flatten(data)
+    assert flat.obs.shape == (21, data.obs.shape[-1]) and flat.terminated.shape == (21,)

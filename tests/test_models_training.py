@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxmbrl import models
-from jaxmbrl.envs import make
+from jaxmbrl.envs import flatten, make, random_episodes
 
 # ---------------------------------------------------------------------------------------
 # data
@@ -39,21 +39,8 @@ def point_mass_data(key, n, gain=0.1):
 def pendulum_data(key, episodes, steps=200):
     """Random-action Pendulum-v1 episodes (gymnax ``step_env``), flattened: ``[N * H, .]``."""
     env, params = make("Pendulum-v1")
-
-    def episode(k):
-        k_reset, k_act = jax.random.split(k)
-        obs, state = env.reset_env(k_reset, params)
-        actions = jax.random.uniform(k_act, (steps, 1), minval=-2.0, maxval=2.0)
-
-        def step(carry, a):
-            o, s = carry
-            o2, s2, r, _, _ = env.step_env(k_reset, s, a, params)
-            return (o2, s2), (o, a, o2, r)
-
-        return jax.lax.scan(step, (obs, state), actions)[1]
-
-    out = jax.jit(jax.vmap(episode))(jax.random.split(key, episodes))
-    return tuple(x.reshape(-1, *x.shape[2:]) for x in out)
+    data = jax.jit(lambda k: random_episodes(env, params, k, episodes, steps))(key)
+    return tuple(flatten(data))[:4]
 
 
 # ---------------------------------------------------------------------------------------
