@@ -80,7 +80,7 @@ def machine() -> dict:
     return info
 
 
-def build_planning_call(population: int, elites: int, propagation: str):
+def build_planning_call(population: int, elites: int, propagation: str, matmul_dtype: str):
     """The jitted planning call ``(plan_state, key, obs) -> action`` and its inputs."""
     _, env_params = make("Pendulum-v1")
     reward_fn, _ = known_functions("Pendulum-v1", env_params)
@@ -92,6 +92,7 @@ def build_planning_call(population: int, elites: int, propagation: str):
         hidden_sizes=(200, 200, 200, 200),
         activation="silu",
         deterministic=False,
+        matmul_dtype=matmul_dtype,
     )
     model = ens.init(model_config, jax.random.key(0))
     # realistic (non-identity) normaliser statistics, as the mbrl-lib script sets
@@ -199,6 +200,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--propagation", default="ts1", choices=["ts1", "tsinf"])
     parser.add_argument("--only", nargs="*", default=None, choices=sorted(WORKLOADS))
     parser.add_argument("--no-peer", action="store_true", help="skip mbrl-lib")
+    parser.add_argument(
+        "--matmul-dtype",
+        default="float32",
+        choices=["float32", "bfloat16"],
+        help="model matmul operands (bfloat16: float32 accumulation)",
+    )
     args = parser.parse_args(argv)
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,7 +216,7 @@ def main(argv=None) -> dict:
     for name in args.only or list(WORKLOADS):
         population, elites, peer_name = WORKLOADS[name]
         plan, init, model, obs, transitions = build_planning_call(
-            population, elites, args.propagation
+            population, elites, args.propagation, args.matmul_dtype
         )
         t0 = time.perf_counter()
         compiled = plan.lower(init(), jax.random.key(0), model, obs).compile()
@@ -227,6 +234,7 @@ def main(argv=None) -> dict:
         row = {
             "workload": name,
             "propagation": args.propagation,
+            "matmul_dtype": args.matmul_dtype,
             "population": population,
             "transitions_per_call": transitions,
             "jax_median_s": med,
@@ -250,7 +258,8 @@ def main(argv=None) -> dict:
             else "mbrl-lib: not measured"
         )
         print(
-            f"{name} ({args.propagation}): {med:.3f} s/call [{lo:.3f}-{hi:.3f}], "
+            f"{name} ({args.propagation}, {args.matmul_dtype}): "
+            f"{med:.3f} s/call [{lo:.3f}-{hi:.3f}], "
             f"{tps:,.0f} transitions/s, {gflops:.0f} GFLOP/s "
             f"({row['percent_of_peak']:.0f}% of peak), compile {compile_s:.1f} s, "
             f"temp memory {row['temp_memory_mb'] or 0:.0f} MiB | {peer_txt}",
@@ -258,11 +267,12 @@ def main(argv=None) -> dict:
         )
 
     report = {"machine": machine(), "matmul_peak": peak, "rows": rows, "quick": args.quick}
-    (out_dir / "planning.json").write_text(json.dumps(report, indent=2))
+    stem = "planning" if args.matmul_dtype == "float32" else f"planning_{args.matmul_dtype}"
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2))
     lines = [
-        "| workload | prop | s/call median [min-max] | transitions/s | GFLOP/s | % peak "
+        "| workload | prop | matmul | s/call median [min-max] | transitions/s | GFLOP/s | % peak "
         "| compile s | temp MiB | mbrl-lib s/call | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         peer = r["mbrl_lib"] or {}
@@ -273,14 +283,15 @@ def main(argv=None) -> dict:
         )
         speed = f"{r['speedup_vs_mbrl_lib']:.2f}x" if "speedup_vs_mbrl_lib" in r else "n/a"
         lines.append(
-            f"| {r['workload']} | {r['propagation']} | {r['jax_median_s']:.3f} "
+            f"| {r['workload']} | {r['propagation']} | {r['matmul_dtype']} | "
+            f"{r['jax_median_s']:.3f} "
             f"[{r['jax_min_s']:.3f}-{r['jax_max_s']:.3f}] | {r['transitions_per_s']:,.0f} | "
             f"{r['gflops']:.0f} | {r['percent_of_peak']:.0f} | {r['compile_s']:.1f} | "
             f"{(r['temp_memory_mb'] or 0):.0f} | {peer_s} | {speed} |"
         )
-    (out_dir / "planning.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"wrote {out_dir / 'planning.json'} and {out_dir / 'planning.md'}")
+    print(f"wrote {out_dir / f'{stem}.json'} and {out_dir / f'{stem}.md'}")
     return report
 
 

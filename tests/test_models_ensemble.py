@@ -231,3 +231,21 @@ def test_deterministic_sample_ignores_key():
     a, _ = models.sample(config, state, jax.random.key(0), obs, action)
     b, _ = models.sample(config, state, jax.random.key(1), obs, action)
     np.testing.assert_array_equal(a, b)
+
+
+def test_bfloat16_matmuls_stay_close_to_float32_and_output_float32():
+    config = models.EnsembleConfig(obs_dim=3, action_dim=1, hidden_sizes=(64, 64))
+    state = models.init(config, jax.random.key(0))
+    obs = jax.random.normal(jax.random.key(1), (5, 64, 3))
+    action = jax.random.normal(jax.random.key(2), (5, 64, 1))
+    mean32, var32 = models.predict_grouped(config, state, obs, action)
+    bf16 = dataclasses.replace(config, matmul_dtype="bfloat16")
+    mean16, var16 = models.predict_grouped(bf16, state, obs, action)  # same parameters
+    assert mean16.dtype == var16.dtype == jnp.float32
+    scale = float(jnp.max(jnp.abs(mean32)))
+    err = float(jnp.max(jnp.abs(mean16 - mean32)))
+    assert 0.0 < err < 0.03 * scale  # bfloat16 rounding, not a different model
+    np.testing.assert_allclose(var16, var32, rtol=0.05)
+    with pytest.raises(ValueError, match="matmul_dtype"):
+        dataclasses.replace(config, matmul_dtype="float16")
+    assert models.EnsembleConfig.from_dict(bf16.to_dict()) == bf16

@@ -202,3 +202,11 @@ def test_oracle_baseline_is_recorded_per_planned_episode():
     first = jax.jit(pets.oracle_episode)(state)
     second = jax.jit(pets.oracle_episode)(state)
     np.testing.assert_array_equal(first.rewards, second.rewards)
+
+
+def test_bfloat16_planning_is_an_option_and_validated():
+    config = dataclasses.replace(TINY, planning_matmul_dtype="bfloat16", num_episodes=1)
+    results = run(config, 1, log=None)
+    assert np.isfinite(results["episode_returns"][0][0])
+    with pytest.raises(ValueError, match="planning_matmul_dtype"):
+        dataclasses.replace(TINY, planning_matmul_dtype="int8")

@@ -87,6 +87,9 @@ class PETSConfig:
         300 epochs, 5 x 3 x 128 Gaussian ensemble): continuing the episode-1 model reached a
         validation error of 0.026-0.052 against 0.001-0.004 from scratch; the continued
         Gaussian heads stay overconfident on the new data.
+      planning_matmul_dtype: the model's matmul operands while planning, ``"float32"`` or
+        ``"bfloat16"`` (float32 accumulation; see ``EnsembleConfig.matmul_dtype``). Training
+        always uses float32.
     """
 
     env_name: str = "Pendulum-v1"
@@ -114,6 +117,7 @@ class PETSConfig:
         )
     )
     reinit_model: bool = True
+    planning_matmul_dtype: str = "float32"
 
     def __post_init__(self):
         check_positive_int("num_episodes", self.num_episodes)
@@ -136,6 +140,11 @@ class PETSConfig:
                     f"num_elites ({self.num_elites}) must be <= num_samples ({self.num_samples})"
                 )
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        if self.planning_matmul_dtype not in ens.MATMUL_DTYPES:
+            raise ValueError(
+                f"planning_matmul_dtype must be one of {sorted(ens.MATMUL_DTYPES)}, got "
+                f"{self.planning_matmul_dtype!r}"
+            )
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PETSConfig:
@@ -305,8 +314,12 @@ def make_pets(config: PETSConfig) -> PETS:
             episode=jnp.zeros((), jnp.int32),
         )
 
+    planning_model_config = dataclasses.replace(
+        model_config, matmul_dtype=config.planning_matmul_dtype
+    )
+
     def make_objective(model: ens.EnsembleState, obs: Array):
-        grouped = functools.partial(ens.predict_grouped, model_config, model)
+        grouped = functools.partial(ens.predict_grouped, planning_model_config, model)
         objective = make_particle_objective(
             config.rollout,
             grouped,

@@ -56,6 +56,21 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 """Activation names accepted by :class:`EnsembleConfig`."""
 
 
+def _bf16_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
+    """bfloat16 operands, float32 accumulation and result (a ``dot_general`` for flax)."""
+    del precision, preferred_element_type
+    return jax.lax.dot_general(
+        lhs.astype(jnp.bfloat16),
+        rhs.astype(jnp.bfloat16),
+        dimension_numbers,
+        preferred_element_type=jnp.float32,
+    )
+
+
+MATMUL_DTYPES = {"float32": jax.lax.dot_general, "bfloat16": _bf16_dot_general}
+"""``EnsembleConfig.matmul_dtype`` names and the ``dot_general`` each uses."""
+
+
 @dataclasses.dataclass(frozen=True)
 class EnsembleConfig:
     """Static description of an ensemble (hashable; every shape-determining integer).
@@ -75,6 +90,11 @@ class EnsembleConfig:
         Gaussian head; ``min_logvar < max_logvar``.
       learn_logvar_bounds: train the bounds (one pair per member and target), with the PETS
         penalty ``0.01 * (sum(max_logvar) - sum(min_logvar))``.
+      matmul_dtype: ``"float32"`` (default) or ``"bfloat16"``: the operand type of every
+        layer's matmul. With ``"bfloat16"`` inputs and weights are rounded to bfloat16 and the
+        products accumulate in float32 (``preferred_element_type``); parameters, biases,
+        activations and outputs stay float32, so a model trained in float32 can plan in
+        bfloat16 with ``dataclasses.replace(config, matmul_dtype="bfloat16")``.
     """
 
     obs_dim: int
@@ -88,6 +108,7 @@ class EnsembleConfig:
     min_logvar: float = -10.0
     max_logvar: float = 0.5
     learn_logvar_bounds: bool = False
+    matmul_dtype: str = "float32"
 
     def __post_init__(self):
         check_positive_int("obs_dim", self.obs_dim)
@@ -118,6 +139,10 @@ class EnsembleConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"{name} must be a finite float, got {v!r}")
+        if self.matmul_dtype not in MATMUL_DTYPES:
+            raise ValueError(
+                f"matmul_dtype must be one of {sorted(MATMUL_DTYPES)}, got {self.matmul_dtype!r}"
+            )
         if not self.min_logvar < self.max_logvar:
             raise ValueError(
                 f"min_logvar must be < max_logvar, got min_logvar={self.min_logvar} and "
@@ -145,6 +170,7 @@ class EnsembleConfig:
         """Inverse of :meth:`to_dict`."""
         d = dict(d)
         d["hidden_sizes"] = tuple(d["hidden_sizes"])
+        d.setdefault("matmul_dtype", "float32")  # checkpoints written before the field
         return cls(**d)
 
 
@@ -182,18 +208,22 @@ class MemberMLP(nn.Module):
     hidden_sizes: tuple[int, ...]
     activation: str
     out_features: int
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         act = ACTIVATIONS[self.activation]
+        dot = MATMUL_DTYPES[self.matmul_dtype]
         for i, h in enumerate(self.hidden_sizes):
-            x = act(nn.Dense(h, kernel_init=_kernel_init, name=f"hidden_{i}")(x))
-        return nn.Dense(self.out_features, kernel_init=_kernel_init, name="head")(x)
+            x = act(nn.Dense(h, kernel_init=_kernel_init, dot_general=dot, name=f"hidden_{i}")(x))
+        return nn.Dense(self.out_features, kernel_init=_kernel_init, dot_general=dot, name="head")(
+            x
+        )
 
 
 def _module(config: EnsembleConfig) -> MemberMLP:
     out = config.output_dim * (1 if config.deterministic else 2)
-    return MemberMLP(config.hidden_sizes, config.activation, out)
+    return MemberMLP(config.hidden_sizes, config.activation, out, config.matmul_dtype)
 
 
 @functools.partial(jax.jit, static_argnames="config")
