@@ -225,6 +225,8 @@ class PETS(NamedTuple):
         ``jax.debug.callback`` (a static argument: it changes the compiled program).
       oracle_episode: ``state -> EpisodeStats``: the same episode planned with the true
         dynamics (an upper bound; the state is not changed).
+      objective: ``(model, obs [O]) -> objective``: what the planner maximises at ``obs``
+        (particle rollouts through the model, known or learned reward, termination).
       env, env_params, model_config, planner: what they were built from.
       episode_length: ``T``.
       learned_reward: whether the model learns the reward.
@@ -235,6 +237,7 @@ class PETS(NamedTuple):
     train_model: Callable
     planned_episode: Callable
     oracle_episode: Callable
+    objective: Callable
     env: Any
     env_params: Any
     model_config: ens.EnsembleConfig
@@ -425,6 +428,7 @@ def make_pets(config: PETSConfig) -> PETS:
         train_model=train_model,
         planned_episode=planned_episode,
         oracle_episode=oracle_episode,
+        objective=make_objective,
         env=env,
         env_params=env_params,
         model_config=model_config,
