@@ -1,6 +1,6 @@
 """jaxmbrl: a JAX-accelerated, vectorized planning engine for model-based RL."""
 
-from jaxmbrl import agents, buffer, envs, models, planners, rollouts, types
+from jaxmbrl import agents, buffer, envs, models, planners, rollouts, sharding, types
 from jaxmbrl.agents.pets import PETSConfig, make_pets
 from jaxmbrl.planners import (
     CEMConfig,
@@ -48,5 +48,6 @@ __all__ = [
     "random_shooting",
     "rollout_return",
     "rollouts",
+    "sharding",
     "types",
 ]
