@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CONTINUOUS_PLANNERS,
         default=None,
         help="random, cem, icem or mppi (random and cem on discrete-action environments; "
-        "default: the preset's, cem)",
+        "default: the preset's, mppi; cem for --preset mbrl-lib)",
     )
     pets.add_argument("--horizon", type=_positive_int, default=None, help="H, imagined steps")
     pets.add_argument(
