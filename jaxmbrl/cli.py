@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CONTINUOUS_PLANNERS,
         default=None,
         help="random, cem, icem or mppi (random and cem on discrete-action environments; "
-        "default: the preset's, mppi; cem for --preset mbrl-lib)",
+        "default: mppi, or cem for discrete actions; cem with --preset mbrl-lib)",
     )
     pets.add_argument("--horizon", type=_positive_int, default=None, help="H, imagined steps")
     pets.add_argument(
@@ -513,6 +513,18 @@ def _pets_config(args: argparse.Namespace):
 
     base = PETSConfig.preset(args.preset)
     planner = top.get("planner", base.planner)
+    if planner == "auto":  # resolve it here so flag checks and the record name the real one
+        from gymnax.environments import spaces
+
+        from jaxmbrl.envs import make
+
+        try:
+            env, env_params = make(args.env)
+        except Exception:  # reported, as one line, when the experiment is checked
+            env = None
+        if env is not None:
+            discrete = isinstance(env.action_space(env_params), spaces.Discrete)
+            planner = top["planner"] = "cem" if discrete else "mppi"
     # Settings the chosen planner does not have: an error when given, cleared otherwise (so
     # the recorded config does not show numbers that played no part).
     if planner not in ("cem", "icem"):

@@ -298,3 +298,17 @@ def test_demo_default_settings():
     assert cli._check_pets(config).episode_length == 200  # builds (nothing compiled)
     args = cli.build_parser().parse_args(["demo"])
     assert args.out == cli.DEMO_OUT == str(Path("runs", "demo"))
+
+
+def test_default_planner_follows_the_action_space(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake(config, seeds, **kwargs):
+        seen["planner"] = config.planner
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pets_lib, "run", fake)
+    for env, expected in [("CartPole-v1", "cem"), ("Pendulum-v1", "mppi")]:
+        code = cli.main(["pets", "--env", env, "--out", str(tmp_path / env), "--no-progress"])
+        assert code == 130 and seen["planner"] == expected
+    assert pets_lib.make_pets(PETSConfig(env_name="CartPole-v1")).model_config.action_dim == 2

@@ -67,7 +67,8 @@ class PETSConfig:
       episode_length: real steps per episode; ``None`` uses the environment's
         ``max_steps_in_episode``.
       planner: ``"random"``, ``"cem"``, ``"icem"``, ``"mppi"`` (continuous actions) or
-        ``"random"``, ``"cem"`` (discrete actions).
+        ``"random"``, ``"cem"`` (discrete actions); ``"auto"`` (default) is MPPI for
+        continuous and CEM for discrete actions.
       horizon: ``H``, imagined steps per candidate.
       num_samples: ``N``, the planner's population.
       num_elites: CEM/iCEM elites (``None`` for planners without elites).
@@ -96,7 +97,7 @@ class PETSConfig:
     num_episodes: int = 10
     num_random_episodes: int = 1
     episode_length: int | None = None
-    planner: str = "mppi"
+    planner: str = "auto"
     horizon: int = 40
     num_samples: int = 200
     num_elites: int | None = None
@@ -265,14 +266,17 @@ def make_pets(config: PETSConfig) -> PETS:
         raise ValueError(f"unsupported action space {type(space).__name__}")
     episode_length = config.episode_length or int(env_params.max_steps_in_episode)
 
+    name = config.planner
+    if name == "auto":  # MPPI where it exists, CEM over categoricals for discrete actions
+        name = "cem" if discrete else "mppi"
     planner, _ = make_planner(
-        config.planner,
+        name,
         space,
         horizon=config.horizon,
         num_samples=config.num_samples,
-        num_elites=config.num_elites if config.planner in ("cem", "icem") else None,
-        num_iterations=config.num_iterations if config.planner != "random" else None,
-        alpha=config.alpha if config.planner in ("cem", "icem") else None,
+        num_elites=config.num_elites if name in ("cem", "icem") else None,
+        num_iterations=config.num_iterations if name != "random" else None,
+        alpha=config.alpha if name in ("cem", "icem") else None,
     )
 
     # Registered environments by their id; user environments by their ``name`` property.
