@@ -34,7 +34,7 @@ from jaxmbrl.envs import make
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import training
-from jaxmbrl.planners.base import check_positive_int
+from jaxmbrl.planners.base import check_at_most, check_positive_int
 from jaxmbrl.planners.registry import make_planner
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective, oracle_objective
 from jaxmbrl.types import Array, PRNGKey
@@ -129,17 +129,10 @@ class PETSConfig:
         check_positive_int("num_samples", self.num_samples)
         check_positive_int("ensemble_size", self.ensemble_size)
         check_positive_int("model_elites", self.model_elites)
-        if self.model_elites > self.ensemble_size:
-            raise ValueError(
-                f"model_elites ({self.model_elites}) must be <= ensemble_size "
-                f"({self.ensemble_size})"
-            )
+        check_at_most("model_elites", self.model_elites, "ensemble_size", self.ensemble_size)
         if self.num_elites is not None:
             check_positive_int("num_elites", self.num_elites)
-            if self.num_elites > self.num_samples:
-                raise ValueError(
-                    f"num_elites ({self.num_elites}) must be <= num_samples ({self.num_samples})"
-                )
+            check_at_most("num_elites", self.num_elites, "num_samples", self.num_samples)
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         if self.planning_matmul_dtype not in ens.MATMUL_DTYPES:
             raise ValueError(

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmbrl.models import normalizer as norm_lib
-from jaxmbrl.planners.base import check_positive_int
+from jaxmbrl.planners.base import check_at_most, check_positive_int
 from jaxmbrl.types import Array, PRNGKey, PyTree
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -115,10 +115,7 @@ class EnsembleConfig:
         check_positive_int("action_dim", self.action_dim)
         check_positive_int("num_members", self.num_members)
         check_positive_int("num_elites", self.num_elites)
-        if self.num_elites > self.num_members:
-            raise ValueError(
-                f"num_elites must be <= num_members ({self.num_members}), got {self.num_elites}"
-            )
+        check_at_most("num_elites", self.num_elites, "num_members", self.num_members)
         try:
             hidden = tuple(self.hidden_sizes)
         except TypeError as e:
@@ -446,6 +443,15 @@ def _split_target(config: EnsembleConfig, obs: Array, y: Array) -> tuple[Array, 
     return next_obs, reward
 
 
+def _draw(config, key, obs, mean, var, deterministic):
+    """``mean + sqrt(var) * eps`` (the means with ``deterministic`` or a deterministic
+    head), split into next observation and reward."""
+    y = mean
+    if not (deterministic or config.deterministic):
+        y = mean + jnp.sqrt(var) * jax.random.normal(key, mean.shape, jnp.float32)
+    return _split_target(config, obs, y)
+
+
 @functools.partial(jax.jit, static_argnames=("config", "deterministic"))
 def sample(
     config: EnsembleConfig,
@@ -471,10 +477,7 @@ def sample(
       ``None`` unless ``learn_reward``.
     """
     mean, var = predict(config, state, obs, action)
-    y = mean
-    if not (deterministic or config.deterministic):
-        y = mean + jnp.sqrt(var) * jax.random.normal(key, mean.shape, jnp.float32)
-    return _split_target(config, obs, y)
+    return _draw(config, key, obs, mean, var, deterministic)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "deterministic"))
@@ -501,10 +504,7 @@ def sample_grouped(
       ``(next_obs [K, R, O] float32, reward [K, R] float32 | None)``.
     """
     mean, var = predict_grouped(config, state, obs, action)
-    y = mean
-    if not (deterministic or config.deterministic):
-        y = mean + jnp.sqrt(var) * jax.random.normal(key, mean.shape, jnp.float32)
-    return _split_target(config, obs, y)
+    return _draw(config, key, obs, mean, var, deterministic)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "elites_only"))

@@ -76,6 +76,13 @@ def check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def check_at_most(name: str, value: int, limit_name: str, limit: int) -> None:
+    """Raise ``ValueError`` naming both fields unless ``value <= limit`` (e.g. elites and
+    population)."""
+    if value > limit:
+        raise ValueError(f"{name} ({value}) must be <= {limit_name} ({limit})")
+
+
 def check_range(name: str, value: Any, low: float, high: float, *, low_open=False) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``low <= value <= high`` (or ``<``)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -221,6 +228,7 @@ __all__ = [
     "PlanInfo",
     "PlanState",
     "Planner",
+    "check_at_most",
     "check_fraction",
     "check_positive_float",
     "check_positive_int",

@@ -34,6 +34,7 @@ from jaxmbrl.planners.base import (
     ContinuousPlannerConfig,
     PlanInfo,
     Planner,
+    check_at_most,
     check_fraction,
     check_positive_int,
     clip_broadcast,
@@ -73,10 +74,7 @@ class CEMConfig(ContinuousPlannerConfig):
         super().__post_init__()
         check_positive_int("num_samples", self.num_samples)
         check_positive_int("num_elites", self.num_elites)
-        if self.num_elites > self.num_samples:
-            raise ValueError(
-                f"num_elites must be <= num_samples, got {self.num_elites} > {self.num_samples}"
-            )
+        check_at_most("num_elites", self.num_elites, "num_samples", self.num_samples)
         check_positive_int("num_iterations", self.num_iterations)
         check_fraction("alpha", self.alpha, high_open=True)
 

@@ -31,6 +31,7 @@ from flax import struct
 from jaxmbrl.planners.base import (
     PlanInfo,
     Planner,
+    check_at_most,
     check_fraction,
     check_positive_int,
     evaluate,
@@ -123,10 +124,7 @@ class DiscreteCEMConfig(DiscretePlannerConfig):
         if self.warm_start and self.num_samples < 2:
             raise ValueError("num_samples must be >= 2 when warm_start is on")
         check_positive_int("num_elites", self.num_elites)
-        if self.num_elites > self.num_samples:
-            raise ValueError(
-                f"num_elites must be <= num_samples, got {self.num_elites} > {self.num_samples}"
-            )
+        check_at_most("num_elites", self.num_elites, "num_samples", self.num_samples)
         check_positive_int("num_iterations", self.num_iterations)
         check_fraction("alpha", self.alpha, high_open=True)
         check_fraction("warm_start_weight", self.warm_start_weight)
