@@ -1,5 +1,7 @@
 """iCEM: colored noise, the population schedule and its masks, the optimum, configuration."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -132,12 +134,13 @@ def test_masked_candidates_never_become_elites():
         num_iterations=2,
         population_decay=2.0,
         return_mean_elites=True,
+        fixed_shapes=True,
     )
     planner = icem(config)
     _, _, info = planner.plan(planner.init(), jax.random.key(0), objective(slots(config, [5, 9])))
     assert float(info.expected_return) < 1e3
     # The kept-elite slot (10) is unused on the first call of a one-iteration planner, and
-    # used once the state carries elites.
+    # used once the state carries elites (with one iteration both layouts are the same).
     config = _config(num_samples=10, num_elites=2, num_iterations=1)
     planner = icem(config)
     plan = jax.jit(lambda s, k, bonus: planner.plan(s, k, objective(bonus)))
@@ -202,3 +205,39 @@ def test_without_kept_elites():
 def test_invalid_configuration_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         _config(**kwargs)
+
+
+@pytest.mark.parametrize("return_mean_elites", [False, True])
+def test_unrolled_and_fixed_shape_layouts_agree(return_mean_elites):
+    # Same samples from the same key; with a deterministic objective the plans are equal,
+    # on the first call (no kept elites yet) and on a warm-started second call.
+    kwargs = dict(
+        num_samples=30, num_elites=4, num_iterations=3, return_mean_elites=return_mean_elites
+    )
+    objective = _quadratic(jnp.array([0.3, -0.6]))
+    results = {}
+    for fixed in (False, True):
+        planner = icem(_config(**kwargs, fixed_shapes=fixed))
+        step = jax.jit(lambda s, k, p=planner: p.plan(s, k, objective))
+        _, state, _ = step(planner.init(), jax.random.key(0))
+        results[fixed] = step(planner.shift(state), jax.random.key(1))
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6),
+        results[False],
+        results[True],
+    )
+
+
+def test_unrolled_layout_scores_each_iterations_population():
+    config = _config()  # mbrl-lib's pets_icem_cartpole settings
+    assert config.candidates_per_call() == 200 + 154 + 119 + 92 + 71 + 5 * 6 + 1 == 667
+    assert dataclasses.replace(config, fixed_shapes=True).candidates_per_call() == 5 * 207
+    sizes = []
+
+    def objective(key, actions):
+        sizes.append(actions.shape[0])
+        return -jnp.sum(actions**2, axis=(1, 2))
+
+    planner = icem(config)
+    planner.plan(planner.init(), jax.random.key(0), objective)
+    assert sizes == [206, 160, 125, 98, 78]
