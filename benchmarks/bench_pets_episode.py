@@ -8,24 +8,31 @@ compilation. mbrl-lib's ``agent.act`` runs the same 200-step episode in its own 
 (``benchmarks/peer_mbrl_pets_episode.py`` in ``$PEER_TORCH``, tuned malloc), between two
 jaxmbrl repeats, so both see the machine in the same state.
 
-Run: ``python benchmarks/bench_pets_episode.py [--out DIR] [--steps 200]``; writes
+The episode is timed for each planning precision (``--dtypes``; ``planning_matmul_dtype``).
+Then a whole default PETS run (``PETSConfig()``, Pendulum-v1, 1 seed, ``--full-run-episodes``
+planned episodes, compilation and training included) is timed end to end.
+
+Run: ``python benchmarks/bench_pets_episode.py [--out DIR] [--steps 200] [--quick]``; writes
 ``DIR/pets_episode.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
 import re
+import statistics
 import subprocess
 import sys
 import time
 
 import jax
 
-from jaxmbrl.agents.pets import PETSConfig, make_pets, versions
+from jaxmbrl.agents.pets import PETSConfig, make_pets, run, versions
+from jaxmbrl.models import TrainConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PEER_TORCH = pathlib.Path(os.environ.get("PEER_TORCH", "/tmp/peer-torch"))
@@ -43,21 +50,9 @@ def run_peer(steps: int) -> dict | None:
     return {"total_s": float(match.group(1)), "steps": steps}
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/bench")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--no-peer", action="store_true")
-    parser.add_argument(
-        "--repeat-after-peer",
-        action="store_true",
-        help="time jaxmbrl's episode again after mbrl-lib's (a second sample, +1 episode)",
-    )
-    args = parser.parse_args(argv)
-    out_dir = pathlib.Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    config = PETSConfig.preset("mbrl-lib", num_episodes=1, episode_length=args.steps)
+def time_episode(config: PETSConfig) -> tuple[list[float], float]:
+    """``([seconds of one planned episode], compile seconds)`` after a random episode and a
+    model training (so the model is a real one)."""
     pets = make_pets(config)
     state = pets.init(jax.random.key(0))
     state, _ = jax.jit(pets.random_episode)(state)
@@ -67,35 +62,103 @@ def main(argv=None) -> dict:
     episode = jax.jit(pets.planned_episode).lower(state).compile()
     compile_s = time.perf_counter() - t0
 
-    def time_episode() -> float:
+    def once() -> float:
         t0 = time.perf_counter()
-        _, stats = episode(state)
-        jax.block_until_ready(stats)
+        jax.block_until_ready(episode(state)[1])
         return time.perf_counter() - t0
 
-    jax_times = [time_episode()]
-    print(f"jaxmbrl episode: {jax_times[-1]:.1f} s (compile {compile_s:.1f} s)", flush=True)
-    peer = None if args.no_peer else run_peer(args.steps)
+    return once, compile_s
+
+
+def full_run(episodes: int, quick: bool) -> dict:
+    """Wall seconds of a whole default PETS run (``pets.run``, 1 seed): random episode,
+    ``episodes`` x (training + planned episode), compilation included."""
+    overrides = dict(num_episodes=episodes)
+    if quick:
+        overrides.update(
+            episode_length=20, horizon=10, num_samples=50, hidden_sizes=(64, 64),
+            train=TrainConfig(max_epochs=5),
+        )  # fmt: skip
+    config = PETSConfig(**overrides)
+    t0 = time.perf_counter()
+    results = run(config, seeds=1, log=None)
+    seconds = time.perf_counter() - t0
+    return {
+        "config": "PETSConfig() defaults" + (" (quick: smaller)" if quick else ""),
+        "env": config.env_name,
+        "planned_episodes": episodes,
+        "seconds": seconds,
+        "seconds_per_planned_episode": seconds / episodes,
+        "episode_returns": results["episode_returns"][0],
+    }
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/bench")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument(
+        "--quick", action="store_true", help="3-step episodes, one dtype, tiny full run"
+    )
+    parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"]
+    )
+    parser.add_argument(
+        "--full-run-episodes",
+        type=int,
+        default=3,
+        help="planned episodes of the timed whole default PETS run (0: skip)",
+    )
+    args = parser.parse_args(argv)
+    steps = 3 if args.quick else args.steps
+    if args.quick:
+        args.dtypes = args.dtypes[:1]
+        args.full_run_episodes = min(args.full_run_episodes, 1)
+    out_dir = pathlib.Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    runners = {}
+    report = {"steps": steps, "quick": args.quick, "jaxmbrl": {}, "versions": versions()}
+    for dtype in args.dtypes:
+        config = PETSConfig.preset(
+            "mbrl-lib", num_episodes=1, episode_length=steps, planning_matmul_dtype=dtype
+        )
+        if args.quick:  # a few training epochs: the model's quality does not matter here
+            config = dataclasses.replace(
+                config, train=dataclasses.replace(config.train, max_epochs=3)
+            )
+        once, compile_s = time_episode(config)
+        runners[dtype] = once
+        report["jaxmbrl"][dtype] = {"episode_s": [once()], "compile_s": compile_s}
+        print(f"jaxmbrl [{dtype}] episode: {report['jaxmbrl'][dtype]['episode_s'][-1]:.1f} s "
+              f"(compile {compile_s:.1f} s)", flush=True)  # fmt: skip
+    peer = None if args.no_peer else run_peer(steps)
+    report["mbrl_lib"] = peer
     if peer:
         print(f"mbrl-lib episode: {peer}", flush=True)
-    if args.repeat_after_peer:
-        jax_times.append(time_episode())
-        print(f"jaxmbrl episode: {jax_times[-1]:.1f} s", flush=True)
-    jax_s = min(jax_times)
-    report = {
-        "steps": args.steps,
-        "jaxmbrl_episode_s": jax_times,
-        "jaxmbrl_compile_s": compile_s,
-        "mbrl_lib": peer,
-        "versions": versions(),
-    }
-    if peer and "total_s" in peer:
-        report["speedup"] = peer["total_s"] / jax_s
+    for dtype, once in runners.items():
+        report["jaxmbrl"][dtype]["episode_s"].append(once())
+        r = report["jaxmbrl"][dtype]
+        r["episode_median_s"] = statistics.median(r["episode_s"])
+        if peer and "total_s" in peer:
+            r["speedup_vs_mbrl_lib"] = peer["total_s"] / r["episode_median_s"]
+            print(
+                f"one {steps}-step PETS episode (mbrl-lib defaults) [{dtype}]: jaxmbrl "
+                f"{r['episode_median_s']:.1f} s, mbrl-lib {peer['total_s']:.1f} s -> "
+                f"{r['speedup_vs_mbrl_lib']:.2f}x",
+                flush=True,
+            )
+    if args.full_run_episodes > 0:
+        report["full_run"] = full_run(args.full_run_episodes, args.quick)
+        fr = report["full_run"]
         print(
-            f"one {args.steps}-step PETS episode (mbrl-lib defaults): jaxmbrl {jax_s:.1f} s, "
-            f"mbrl-lib {peer['total_s']:.1f} s -> {report['speedup']:.2f}x"
+            f"whole default PETS run ({fr['env']}, {fr['planned_episodes']} planned episodes, "
+            f"1 seed): {fr['seconds']:.1f} s, returns {fr['episode_returns']}",
+            flush=True,
         )
     (out_dir / "pets_episode.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {out_dir / 'pets_episode.json'}")
     return report
 
 

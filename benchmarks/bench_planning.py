@@ -1,298 +1,354 @@
-"""Planning speed: the mbrl-lib PETS default planning call, jaxmbrl against mbrl-lib, one run.
+#!/usr/bin/env python
+"""Planner throughput on the peer workloads, jaxmbrl against mbrl-lib in the same run.
 
-The workload is mbrl-lib 0.2.0's PETS default (peers/RESULTS.md sections 1-2): a pendulum
-model (obs 3, act 1), a 7-member Gaussian ensemble of 4 x 200 SiLU layers with 5 elites,
-20 particles, TS1 propagation, CEM with population 350, 35 elites, 5 iterations, alpha 0.1,
-horizon 15: 525,000 imagined transitions per planning call, 244,000 matmul FLOPs each.
+The workloads are those of ``peers/RESULTS.md`` section 2 (mbrl-lib 0.2.0's PETS defaults):
+a 7-member Gaussian ensemble of 4 x 200 SiLU layers with 5 elites propagating, 20 particles,
+TS1 propagation (mbrl-lib's ``random_model``), and
 
-For each workload (pop 350, pop 50, pop 2,000) this script measures, in one process run:
+| workload | model | planner | population | elites | iterations | horizon |
+|---|---|---|---|---|---|---|
+| pendulum_cem | pendulum (obs 3, a in [-2, 2]) | CEM | 350 | 35 | 5 | 15 |
+| pendulum_cem_pop50 / _pop2000 | pendulum | CEM | 50 / 2,000 | 5 / 200 | 5 | 15 |
+| cartpole_cem | continuous cartpole (obs 4, a in [-1, 1]), termination | CEM | 350 | 35 | 5 | 15 |
+| inv_pendulum_cem | inverted pendulum (obs 4, a in [-3, 3]), learned reward | CEM | 480 | 38
+| 5 | 45 |
+| pendulum_icem / cartpole_icem | as above | iCEM (decay 1.3, beta 2) | 200 | 20 | 5 | 10 |
+| pendulum_mppi | pendulum | MPPI (gamma 0.9, sigma 1, beta 0.9) | 350 | - | 5 | 30 |
 
-* jaxmbrl: one jitted planning call (CEM + particle rollouts + the ensemble), median [min-max]
-  seconds over repeats after compilation, transitions/s, GFLOP/s, compile time, and the
-  compiled call's temporary memory (XLA's memory analysis);
-* mbrl-lib's ``agent.act`` on the same workload, through ``peers/mbrl_lib_plan_bench.py``
-  in the peer environment (``peers/setup.sh``), with tuned malloc, run *between* two halves
-  of the jaxmbrl repeats so the two share the machine's state; the ratio is
-  mbrl-lib median / jaxmbrl median;
-* the machine's practical matmul peak: a 4096^2 float32 matmul in XLA (and torch's sgemm in
-  the peer environment when it exists), so GFLOP/s can be read as a share of it.
+For each workload, in one process: one jitted planning call (planner + particle rollouts +
+ensemble, plan state donated) per matmul precision (float32, and bfloat16 operands with
+float32 accumulation), median [min-max] seconds over repeats after compilation, imagined
+transitions/s, GFLOP/s (matmul FLOPs of the member MLP), percent of the machine's practical
+matmul peak measured in the same run, compile seconds and XLA's temporary memory of the
+compiled call; and mbrl-lib's ``agent.act`` on the same workload (``peers/
+mbrl_lib_plan_bench.py --tuned-malloc``), run *between* the two halves of the jaxmbrl repeats
+so both see the machine in the same state. The speed-up is mbrl-lib's median seconds per call
+over jaxmbrl's (the same planning task; iCEM scores 667 candidates per call here and 680 in
+mbrl-lib, whose populations are rounded to multiples of the ensemble size).
 
-Run: ``python benchmarks/bench_planning.py [--quick] [--out DIR] [--propagation ts1|tsinf]``.
-Writes ``DIR/planning.json`` and ``DIR/planning.md``.
+Run: ``python benchmarks/bench_planning.py [--quick] [--out DIR] [--only NAME ...]
+[--dtypes float32 bfloat16] [--propagation ts1] [--no-peer]``; writes ``DIR/planning.json``
+and ``DIR/planning.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
-import json
 import os
 import pathlib
-import platform
 import re
-import statistics
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import (
+    SHARED,
+    TUNED_MALLOC,
+    compile_stats,
+    fmt,
+    machine,
+    matmul_peak,
+    peer_python,
+    stats,
+    timed,
+    write_json,
+)
+
 from jaxmbrl.envs import make
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import normalizer as norm_lib
-from jaxmbrl.planners.cem import CEMConfig, cem
+from jaxmbrl.planners import CEMConfig, ICEMConfig, MPPIConfig, cem, icem, mppi
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
 
-FLOPS_PER_TRANSITION = 244_000  # 2 * (4*200 + 3*200*200 + 200*6), RESULTS.md section 1
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED = pathlib.Path(os.environ.get("JAXMBRL_SHARED", ROOT.parent / "shared"))
-PEER_TORCH = pathlib.Path(os.environ.get("PEER_TORCH", "/tmp/peer-torch"))
-WORKLOADS = {  # name: (population, elites, mbrl-lib config name)
-    "pendulum_cem": (350, 35, "pendulum_cem"),
-    "pendulum_cem_pop50": (50, 5, "pendulum_cem_pop50"),
-    "pendulum_cem_pop2000": (2000, 200, "pendulum_cem_pop2000"),
+HIDDEN, LAYERS, MEMBERS, ELITE_MEMBERS, PARTICLES = 200, 4, 7, 5, 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    env: str
+    planner: str
+    population: int
+    elites: int | None
+    iterations: int
+    alpha: float | None
+    horizon: int
+
+
+WORKLOADS = {
+    "pendulum_cem": Workload("pendulum", "cem", 350, 35, 5, 0.1, 15),
+    "pendulum_cem_pop50": Workload("pendulum", "cem", 50, 5, 5, 0.1, 15),
+    "pendulum_cem_pop2000": Workload("pendulum", "cem", 2000, 200, 5, 0.1, 15),
+    "cartpole_cem": Workload("cartpole", "cem", 350, 35, 5, 0.1, 15),
+    "inv_pendulum_cem": Workload("inv_pendulum", "cem", 480, 38, 5, 0.134484, 45),
+    "pendulum_icem": Workload("pendulum", "icem", 200, 20, 5, 0.1, 10),
+    "cartpole_icem": Workload("cartpole", "icem", 200, 20, 5, 0.1, 10),
+    "pendulum_mppi": Workload("pendulum", "mppi", 350, None, 5, None, 30),
 }
+QUICK_WORKLOADS = ("pendulum_cem_pop50",)
+
+_X_THRESHOLD, _THETA_THRESHOLD = 2.4, 12 * 2 * np.pi / 360
 
 
-def median_min_max(xs):
-    return statistics.median(xs), min(xs), max(xs)
+def cartpole_termination(obs, action, next_obs):
+    """mbrl-lib's ``termination_fns.cartpole``: cart beyond 2.4 or pole beyond 12 degrees."""
+    del obs, action
+    x, theta = next_obs[0], next_obs[2]
+    return (jnp.abs(x) > _X_THRESHOLD) | (jnp.abs(theta) > _THETA_THRESHOLD)
 
 
-def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version()}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        info["cpu"] = next(
-            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln), "?"
-        )
-        flags = next((ln for ln in out.splitlines() if ln.startswith("Flags")), "")
-        info["amx_bf16"] = "amx_bf16" in flags
-        info["avx512_bf16"] = "avx512_bf16" in flags
-    except OSError:
-        info["cpu"] = platform.processor() or "?"
-    info["cores"] = os.cpu_count()
-    info["jax"] = jax.__version__
-    info["jaxlib"] = jax.lib.__version__ if hasattr(jax.lib, "__version__") else "?"
-    info["device"] = str(jax.devices()[0])
-    return info
+def cartpole_reward(obs, action, next_obs):
+    """mbrl-lib's ``reward_fns.cartpole``: 1 while not terminated."""
+    return 1.0 - cartpole_termination(obs, action, next_obs).astype(jnp.float32)
 
 
-def build_planning_call(population: int, elites: int, propagation: str, matmul_dtype: str):
-    """The jitted planning call ``(plan_state, key, obs) -> action`` and its inputs."""
-    _, env_params = make("Pendulum-v1")
-    reward_fn, _ = known_functions("Pendulum-v1", env_params)
-    model_config = ens.EnsembleConfig(
-        obs_dim=3,
-        action_dim=1,
-        num_members=7,
-        num_elites=5,
-        hidden_sizes=(200, 200, 200, 200),
-        activation="silu",
-        deterministic=False,
-        matmul_dtype=matmul_dtype,
-    )
-    model = ens.init(model_config, jax.random.key(0))
+def inv_pendulum_termination(obs, action, next_obs):
+    """mbrl-lib's ``termination_fns.inverted_pendulum``: non-finite or |angle| > 0.2."""
+    del obs, action
+    return ~jnp.all(jnp.isfinite(next_obs)) | (jnp.abs(next_obs[1]) > 0.2)
+
+
+def env_spec(name: str) -> dict:
+    """Observation size, action bounds, reward/termination functions and start observation."""
+    if name == "pendulum":
+        _, params = make("Pendulum-v1")
+        reward_fn, _ = known_functions("Pendulum-v1", params)
+        return dict(obs_dim=3, bound=2.0, reward_fn=reward_fn, termination_fn=None,
+                    obs0=[-1.0, 0.0, 0.0])  # fmt: skip
+    if name == "cartpole":
+        return dict(obs_dim=4, bound=1.0, reward_fn=cartpole_reward,
+                    termination_fn=cartpole_termination, obs0=[0.0, 0.0, 0.02, 0.0])  # fmt: skip
+    if name == "inv_pendulum":  # learned reward: the model predicts obs + 1 outputs
+        return dict(obs_dim=4, bound=3.0, reward_fn=None, termination_fn=inv_pendulum_termination,
+                    obs0=[0.0, 0.01, 0.0, 0.0])  # fmt: skip
+    raise ValueError(f"unknown benchmark environment {name!r}")
+
+
+def flops_per_transition(obs_dim: int, learned_reward: bool) -> int:
+    """Matmul FLOPs of one member for one row: ``2 * (in*h + (L-1)*h*h + h*2Y)``."""
+    out = obs_dim + int(learned_reward)
+    return 2 * ((obs_dim + 1) * HIDDEN + (LAYERS - 1) * HIDDEN * HIDDEN + HIDDEN * 2 * out)
+
+
+def make_planner(w: Workload, bound: float):
+    bounds = dict(horizon=w.horizon, action_low=(-bound,), action_high=(bound,))
+    if w.planner == "cem":
+        config = CEMConfig(**bounds, num_samples=w.population, num_elites=w.elites,
+                           num_iterations=w.iterations, alpha=w.alpha,
+                           return_mean_elites=True)  # fmt: skip
+        return cem(config), w.population * w.iterations
+    if w.planner == "icem":
+        config = ICEMConfig(**bounds, num_samples=w.population, num_elites=w.elites,
+                            num_iterations=w.iterations, alpha=w.alpha,
+                            return_mean_elites=True)  # fmt: skip
+        return icem(config), config.candidates_per_call()
+    if w.planner == "mppi":
+        config = MPPIConfig(**bounds, num_samples=w.population, num_iterations=w.iterations)
+        return mppi(config), w.population * w.iterations
+    raise ValueError(w.planner)
+
+
+def build(name: str, matmul_dtype: str, propagation: str = "ts1"):
+    """``(plan, init, args, info)``: the jitted call ``plan(plan_state, key, model, obs) ->
+    (action [A], plan_state)``, a zero-argument ``init`` for the plan state, the remaining
+    arguments, and ``{"transitions_per_call", "flops_per_transition"}``."""
+    w = WORKLOADS[name]
+    spec = env_spec(w.env)
+    learned = spec["reward_fn"] is None
+    config = ens.EnsembleConfig(
+        obs_dim=spec["obs_dim"], action_dim=1, num_members=MEMBERS, num_elites=ELITE_MEMBERS,
+        hidden_sizes=(HIDDEN,) * LAYERS, activation="silu", deterministic=False,
+        learn_reward=learned, matmul_dtype=matmul_dtype,
+    )  # fmt: skip
+    model = ens.init(config, jax.random.key(0))
     # realistic (non-identity) normaliser statistics, as the mbrl-lib script sets
     rng = np.random.default_rng(0)
-    fake_x = jnp.asarray(rng.normal(size=(1000, 4)), jnp.float32)
-    fake_y = jnp.asarray(rng.normal(size=(1000, 3)), jnp.float32)
-    model = model.replace(normalizer=norm_lib.fit(fake_x, fake_y))
-    planner = cem(
-        CEMConfig(
-            horizon=15,
-            action_low=(-2.0,),
-            action_high=(2.0,),
-            num_samples=population,
-            num_elites=elites,
-            num_iterations=5,
-            alpha=0.1,
-        )
-    )
-    rollout = RolloutConfig(num_particles=20, propagation=propagation)
+    x = jnp.asarray(rng.normal(size=(1000, spec["obs_dim"] + 1)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(1000, spec["obs_dim"] + int(learned))), jnp.float32)
+    model = model.replace(normalizer=norm_lib.fit(x, y))
+    planner, candidates = make_planner(w, spec["bound"])
+    rollout = RolloutConfig(num_particles=PARTICLES, propagation=propagation)
 
     @functools.partial(jax.jit, donate_argnums=(0,))
     def plan(plan_state, key, model, obs):
         objective = make_particle_objective(
             rollout,
-            functools.partial(ens.predict_grouped, model_config, model),
+            functools.partial(ens.predict_grouped, config, model),
             obs,
-            num_members=5,
-            reward_fn=reward_fn,
+            num_members=ELITE_MEMBERS,
+            reward_fn=spec["reward_fn"],
+            termination_fn=spec["termination_fn"],
         )
         action, plan_state, _ = planner.plan(plan_state, key, objective)
         return action, planner.shift(plan_state)
 
-    obs = jnp.array([-1.0, 0.0, 0.0], jnp.float32)
-    transitions = population * 20 * 15 * 5
-    return plan, planner.init, model, obs, transitions
+    obs = jnp.asarray(spec["obs0"], jnp.float32)
+    info = {
+        "transitions_per_call": candidates * PARTICLES * w.horizon,
+        "flops_per_transition": flops_per_transition(spec["obs_dim"], learned),
+    }
+    return plan, planner.init, (model, obs), info
 
 
-def time_jax(plan, init, model, obs, reps: int) -> list[float]:
-    state = init()
-    times = []
-    for i in range(reps):
-        key = jax.random.key(i)
-        t0 = time.perf_counter()
-        action, state = plan(state, key, model, obs)
-        action.block_until_ready()
-        times.append(time.perf_counter() - t0)
-    return times
+class Runner:
+    """Times one compiled planning call, carrying the plan state between calls (as MPC)."""
+
+    def __init__(self, name: str, matmul_dtype: str, propagation: str):
+        self.plan, init, self.args, self.info = build(name, matmul_dtype, propagation)
+        self.state = init()
+        _, self.compile_s, self.temp_mib = compile_stats(
+            self.plan, init(), jax.random.key(0), *self.args
+        )
+        self.calls = 0
+        self.times: list[float] = []
+        self.run(1, record=False)  # warm-up outside the timer
+
+    def _call(self):
+        self.calls += 1
+        action, self.state = self.plan(self.state, jax.random.key(self.calls), *self.args)
+        return action
+
+    def run(self, reps: int, record: bool = True) -> None:
+        times = timed(self._call, reps)
+        if record:
+            self.times += times
 
 
 def run_mbrl_lib(name: str, quick: bool) -> dict | None:
-    """mbrl-lib's ``agent.act`` on workload ``name`` (tuned malloc), or None if unavailable."""
+    """mbrl-lib's ``agent.act`` on workload ``name`` (tuned malloc); ``None`` without the
+    peer venv."""
     script = SHARED / "peers" / "mbrl_lib_plan_bench.py"
-    python = PEER_TORCH / "bin" / "python"
-    if not (script.exists() and python.exists()):
+    python = peer_python()
+    if python is None or not script.exists():
         return None
     cmd = [str(python), str(script), "--tuned-malloc", "--only", name]
     if quick:
         cmd.append("--quick")
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ, **TUNED_MALLOC)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     match = re.search(r"sec/call median=([\d.]+) min=([\d.]+) max=([\d.]+) \(n=(\d+)", out.stdout)
     if not match:
         return {"error": (out.stdout + out.stderr)[-2000:]}
     med, lo, hi, n = match.groups()
-    return {"median_s": float(med), "min_s": float(lo), "max_s": float(hi), "reps": int(n)}
-
-
-def matmul_peak(quick: bool) -> dict:
-    """Practical fp32 matmul peak: XLA 4096^2 here; torch sgemm in the peer venv if present."""
-    n = 2048 if quick else 4096
-    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    ts = []
-    for _ in range(3 if quick else 7):
-        t0 = time.perf_counter()
-        f(a).block_until_ready()
-        ts.append(time.perf_counter() - t0)
-    out = {"xla_gflops": 2 * n**3 / statistics.median(ts) / 1e9, "n": n}
-    python = PEER_TORCH / "bin" / "python"
-    if python.exists():
-        reps = 3 if quick else 7
-        code = (
-            f"import torch,time,statistics;torch.set_num_threads(2);n={n};"
-            "a=torch.randn(n,n);a@a;ts=[]\n"
-            f"for _ in range({reps}):\n"
-            " t=time.perf_counter();a@a;ts.append(time.perf_counter()-t)\n"
-            "print(2*n**3/statistics.median(ts)/1e9)"
-        )
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 32))
-        res = subprocess.run(
-            [str(python), "-c", code], capture_output=True, text=True, env=env, check=False
-        )
-        try:
-            out["torch_gflops"] = float(res.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            out["torch_error"] = res.stderr[-500:]
-    out["peak_gflops"] = max(v for k, v in out.items() if k.endswith("_gflops"))
-    return out
+    transitions = re.search(r"transitions/call=(\d+)", out.stdout)
+    return {
+        "seconds": {"median": float(med), "min": float(lo), "max": float(hi), "n": int(n)},
+        "transitions_per_call": int(transitions.group(1)) if transitions else None,
+    }
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/bench")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--propagation", default="ts1", choices=["ts1", "tsinf"])
+    parser.add_argument("--quick", action="store_true", help="one small workload, 2 repeats")
     parser.add_argument("--only", nargs="*", default=None, choices=sorted(WORKLOADS))
-    parser.add_argument("--no-peer", action="store_true", help="skip mbrl-lib")
     parser.add_argument(
-        "--matmul-dtype",
-        default="float32",
-        choices=["float32", "bfloat16"],
-        help="model matmul operands (bfloat16: float32 accumulation)",
+        "--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"]
     )
+    parser.add_argument("--propagation", default="ts1", choices=["ts1", "tsinf"])
+    parser.add_argument("--no-peer", action="store_true", help="skip mbrl-lib")
     args = parser.parse_args(argv)
     out_dir = pathlib.Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    names = args.only or (list(QUICK_WORKLOADS) if args.quick else list(WORKLOADS))
 
     peak = matmul_peak(args.quick)
-    print(f"matmul peak (fp32): {peak}")
+    print(f"matmul peak: {peak}", flush=True)
     rows = []
-    for name in args.only or list(WORKLOADS):
-        population, elites, peer_name = WORKLOADS[name]
-        plan, init, model, obs, transitions = build_planning_call(
-            population, elites, args.propagation, args.matmul_dtype
-        )
-        t0 = time.perf_counter()
-        compiled = plan.lower(init(), jax.random.key(0), model, obs).compile()
-        compile_s = time.perf_counter() - t0
-        mem = compiled.memory_analysis()
-        temp_bytes = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
-        reps = 2 if args.quick else (5 if population > 1000 else 10)
-        time_jax(plan, init, model, obs, 1)  # warm-up outside the timer
-        times = time_jax(plan, init, model, obs, reps)
-        peer = None if args.no_peer else run_mbrl_lib(peer_name, args.quick)
-        times += time_jax(plan, init, model, obs, reps)
-        med, lo, hi = median_min_max(times)
-        tps = transitions / med
-        gflops = tps * FLOPS_PER_TRANSITION / 1e9
-        row = {
-            "workload": name,
-            "propagation": args.propagation,
-            "matmul_dtype": args.matmul_dtype,
-            "population": population,
-            "transitions_per_call": transitions,
-            "jax_median_s": med,
-            "jax_min_s": lo,
-            "jax_max_s": hi,
-            "jax_reps": len(times),
-            "transitions_per_s": tps,
-            "gflops": gflops,
-            "percent_of_peak": 100 * gflops / peak["peak_gflops"],
-            "compile_s": compile_s,
-            "temp_memory_mb": None if temp_bytes is None else temp_bytes / 2**20,
-            "mbrl_lib": peer,
-        }
-        if peer and "median_s" in peer:
-            row["speedup_vs_mbrl_lib"] = peer["median_s"] / med
+    for name in names:
+        w = WORKLOADS[name]
+        heavy = w.population * w.horizon >= 20_000
+        half = 1 if args.quick else (3 if heavy else 5)
+        runners = {d: Runner(name, d, args.propagation) for d in args.dtypes}
+        for r in runners.values():
+            r.run(half)
+        peer = None if args.no_peer else run_mbrl_lib(name, args.quick)
+        for r in runners.values():
+            r.run(half)
+        row = {"workload": name, **dataclasses.asdict(w), "propagation": args.propagation,
+               "particles": PARTICLES, "mbrl_lib": peer, "jaxmbrl": {}}  # fmt: skip
+        peer_s = peer["seconds"]["median"] if peer and "seconds" in peer else None
+        for dtype, r in runners.items():
+            s = stats(r.times)
+            tps = r.info["transitions_per_call"] / s["median"]
+            gflops = tps * r.info["flops_per_transition"] / 1e9
+            row["jaxmbrl"][dtype] = {
+                "seconds": s,
+                **r.info,
+                "transitions_per_s": tps,
+                "gflops": gflops,
+                "percent_of_peak": 100 * gflops / peak["peak_gflops"],
+                "compile_s": r.compile_s,
+                "temp_memory_mib": r.temp_mib,
+                "speedup_vs_mbrl_lib": None if peer_s is None else peer_s / s["median"],
+            }
+            ratio = row["jaxmbrl"][dtype]["speedup_vs_mbrl_lib"]
+            print(
+                f"{name} [{dtype}]: {fmt(s)} s/call, {tps:,.0f} transitions/s, "
+                f"{gflops:.0f} GFLOP/s ({100 * gflops / peak['peak_gflops']:.0f}% of peak), "
+                f"compile {r.compile_s:.1f} s"
+                + (f" | mbrl-lib {peer_s:.3f} s -> {ratio:.2f}x" if ratio else ""),
+                flush=True,
+            )
         rows.append(row)
-        ratio = row.get("speedup_vs_mbrl_lib")
-        peer_txt = (
-            f"mbrl-lib {peer['median_s']:.3f} s -> {ratio:.2f}x"
-            if ratio
-            else "mbrl-lib: not measured"
-        )
-        print(
-            f"{name} ({args.propagation}, {args.matmul_dtype}): "
-            f"{med:.3f} s/call [{lo:.3f}-{hi:.3f}], "
-            f"{tps:,.0f} transitions/s, {gflops:.0f} GFLOP/s "
-            f"({row['percent_of_peak']:.0f}% of peak), compile {compile_s:.1f} s, "
-            f"temp memory {row['temp_memory_mb'] or 0:.0f} MiB | {peer_txt}",
-            flush=True,
-        )
+        del runners
 
-    report = {"machine": machine(), "matmul_peak": peak, "rows": rows, "quick": args.quick}
-    stem = "planning" if args.matmul_dtype == "float32" else f"planning_{args.matmul_dtype}"
-    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2))
-    lines = [
-        "| workload | prop | matmul | s/call median [min-max] | transitions/s | GFLOP/s | % peak "
-        "| compile s | temp MiB | mbrl-lib s/call | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        peer = r["mbrl_lib"] or {}
-        peer_s = (
-            f"{peer['median_s']:.3f} [{peer['min_s']:.3f}-{peer['max_s']:.3f}]"
-            if "median_s" in peer
-            else "n/a"
-        )
-        speed = f"{r['speedup_vs_mbrl_lib']:.2f}x" if "speedup_vs_mbrl_lib" in r else "n/a"
-        lines.append(
-            f"| {r['workload']} | {r['propagation']} | {r['matmul_dtype']} | "
-            f"{r['jax_median_s']:.3f} "
-            f"[{r['jax_min_s']:.3f}-{r['jax_max_s']:.3f}] | {r['transitions_per_s']:,.0f} | "
-            f"{r['gflops']:.0f} | {r['percent_of_peak']:.0f} | {r['compile_s']:.1f} | "
-            f"{(r['temp_memory_mb'] or 0):.0f} | {peer_s} | {speed} |"
-        )
-    (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out_dir / f'{stem}.json'} and {out_dir / f'{stem}.md'}")
+    report = {
+        "benchmark": "planning",
+        "machine": machine(),
+        "matmul_peak": peak,
+        "quick": args.quick,
+        "rows": rows,
+    }
+    write_json(out_dir / "planning.json", report)
+    md = markdown(report)
+    (out_dir / "planning.md").write_text(md)
+    print(md)
     return report
+
+
+def markdown(report: dict) -> str:
+    dtypes = list(report["rows"][0]["jaxmbrl"]) if report["rows"] else []
+    head = ["workload", "planner", "transitions/call (jaxmbrl / mbrl-lib)"]
+    head += [f"{d} s/call" for d in dtypes] + ["mbrl-lib s/call"]
+    head += [f"speed-up {d}" for d in dtypes]
+    head += [f"{d} GFLOP/s (% peak)" for d in dtypes] + ["compile s", "temp MiB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in report["rows"]:
+        peer = row["mbrl_lib"] or {}
+        jx = row["jaxmbrl"]
+        first = jx[dtypes[0]]
+        cells = [
+            row["workload"],
+            row["planner"],
+            f"{first['transitions_per_call']:,} / "
+            + (f"{peer['transitions_per_call']:,}" if peer.get("transitions_per_call") else "n/a"),
+        ]
+        cells += [fmt(jx[d]["seconds"]) for d in dtypes] + [fmt(peer.get("seconds"))]
+        cells += [
+            f"**{jx[d]['speedup_vs_mbrl_lib']:.2f}x**" if jx[d]["speedup_vs_mbrl_lib"] else "n/a"
+            for d in dtypes
+        ]
+        cells += [f"{jx[d]['gflops']:.0f} ({jx[d]['percent_of_peak']:.0f} %)" for d in dtypes]
+        cells += [
+            " / ".join(f"{jx[d]['compile_s']:.1f}" for d in dtypes),
+            " / ".join(f"{jx[d]['temp_memory_mib'] or 0:.0f}" for d in dtypes),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    peak = report["matmul_peak"]
+    lines.append("")
+    lines.append(
+        f"Matmul peak (fp32, {peak['n']}^2): XLA {peak['xla_gflops']:.0f} GFLOP/s"
+        + (f", torch {peak['torch_gflops']:.0f} GFLOP/s" if "torch_gflops" in peak else "")
+        + f"; % peak uses {peak['peak_gflops']:.0f}. Machine: {report['machine']['cpu']}, "
+        f"{report['machine']['cores']} cores, jax {report['machine']['jax']}."
+    )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def bench_grouped(repeats: int) -> dict:
     }
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench_out", help="directory for the JSON result")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
@@ -145,7 +145,7 @@ def main() -> None:
     )
     parser.add_argument("--no-peer", action="store_true", help="skip mbrl-lib")
     parser.add_argument("--grouped", action="store_true", help="also time predict_grouped")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.repeats, args.transitions = 1, 2, 2000
     out_dir = pathlib.Path(args.out)
@@ -189,6 +189,7 @@ def main() -> None:
     result = {
         "benchmark": "model training throughput (samples/s = train rows x epochs / s)",
         "machine": machine_info(),
+        "quick": args.quick,
         "config": {
             "model": config.to_dict(),
             "train": {k: getattr(tc, k) for k in tc.__dataclass_fields__},
@@ -224,7 +225,8 @@ def main() -> None:
     path = out_dir / "bench_training.json"
     path.write_text(json.dumps(result, indent=2))
     print("wrote", path)
+    return result
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(0 if main() else 1)

@@ -13,6 +13,9 @@ Subcommands:
   ``DIR/learning_curve.png`` at the end. ``--resume`` continues an interrupted run
   (Ctrl-C: exit 130) with the same results as an uninterrupted one. ``--preset mbrl-lib``
   starts from mbrl-lib's PETS defaults; explicit flags override the preset.
+* ``jaxmbrl bench [--quick] [--only SECTION ...] [--out DIR]``: the benchmarks of
+  ``benchmarks/`` (:mod:`jaxmbrl.bench`), with mbrl-lib in the same run when its environment
+  exists; writes ``DIR/bench.json``, ``DIR/bench.md`` and plots.
 * ``jaxmbrl demo [--out DIR]``: a short PETS run on Pendulum-v1 (1 seed, the default preset,
   5 planned episodes) that learns visibly in a few minutes on a 2-core CPU; it starts afresh
   in ``DIR`` (default ``runs/demo``) every time.
@@ -31,6 +34,7 @@ import functools
 import json
 import math
 import os
+import pathlib
 import platform
 import re
 import shutil
@@ -258,6 +262,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="no live progress bar (shown only on a terminal)"
     )
     demo.set_defaults(handler=_cmd_demo)
+
+    from jaxmbrl.bench import SECTIONS
+
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmarks (planning vs mbrl-lib, scaling, rollouts, training, "
+        "end to end, devices) and write a report",
+        description="Runs the scripts in benchmarks/ one after the other (each in its own "
+        "process) and writes DIR/bench.json, DIR/bench.md, DIR/*.png and every section's own "
+        "JSON. mbrl-lib runs in the same run where its environment exists "
+        "(../shared/peers/setup.sh; PEER_TORCH names its folder). Run it on a quiet machine: "
+        "the full run takes about 25 minutes on a 2-core CPU; --quick about 2.",
+    )
+    bench.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
+    bench.add_argument("--quick", action="store_true", help="smoke run: small workloads")
+    bench.add_argument(
+        "--only", nargs="+", choices=list(SECTIONS), default=None, help="sections to run"
+    )
+    bench.add_argument("--no-peer", action="store_true", help="do not run mbrl-lib")
+    bench.set_defaults(handler=_cmd_bench)
     return parser
 
 
@@ -766,6 +790,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         # for the planner itself (a start hanging down costs about -350 even then).
         oracle=True,
     )
+
+
+# --------------------------------------------------------------------------------------
+# bench
+# --------------------------------------------------------------------------------------
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from jaxmbrl import bench
+
+    try:
+        bench.benchmarks_dir()
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from e
+    out = _prepare_out(args.out)
+    report = bench.run(out, quick=args.quick, sections=args.only, peer=not args.no_peer)
+    if report["failed"]:
+        print(f"failed sections: {', '.join(report['failed'])}", file=sys.stderr)
+        return 1
+    print((pathlib.Path(out) / "bench.md").read_text())
+    return 0
 
 
 __all__ = ["build_parser", "main"]

@@ -1,0 +1,318 @@
+"""``jaxmbrl bench``: run the benchmark scripts of ``benchmarks/`` and write one report.
+
+Each section is one script, run in its own process (so one section's compiled programs and
+memory do not colour the next), which writes its JSON into the output folder:
+
+============  ===========================  ==============================================
+section       script                       measures
+============  ===========================  ==============================================
+planning      ``bench_planning.py``        planner throughput on the peer workloads,
+                                           float32 and bfloat16, mbrl-lib in the same run
+scaling       ``bench_scaling.py``         transitions/s, memory, compile time vs N, P,
+                                           H, ensemble size, batch of planners
+rollouts      ``bench_rollouts.py``        true-environment (gymnax) rollouts/s
+training      ``bench_training.py``        model training samples/s vs mbrl-lib
+end_to_end    ``bench_pets_episode.py``    seconds per PETS episode (vs mbrl-lib) and
+                                           per whole run
+devices       ``bench_devices.py``         1 -> 2 devices through ``jax.sharding``
+============  ===========================  ==============================================
+
+:func:`run` then writes ``bench.json`` (every section's results, the machine, the versions,
+the command), ``bench.md`` (the tables) and PNG plots. Every figure is a median with min and
+max over repeats after compilation. The mbrl-lib columns are filled when the peer environment
+exists (``../shared/peers/setup.sh``; ``PEER_TORCH`` names its folder).
+
+The scripts live in the source checkout (``benchmarks/`` next to the package); ``jaxmbrl
+bench`` needs one (``pip install -e .``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+SECTIONS = {
+    "planning": ("bench_planning.py", "planning.json"),
+    "scaling": ("bench_scaling.py", "scaling.json"),
+    "rollouts": ("bench_rollouts.py", "rollouts.json"),
+    "training": ("bench_training.py", "bench_training.json"),
+    "end_to_end": ("bench_pets_episode.py", "pets_episode.json"),
+    "devices": ("bench_devices.py", "devices.json"),
+}
+
+
+def benchmarks_dir() -> pathlib.Path:
+    """The ``benchmarks/`` folder of the source checkout this package was installed from."""
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+    if not (path / "bench_planning.py").exists():
+        raise FileNotFoundError(
+            f"jaxmbrl bench needs the source checkout's benchmarks/ folder (looked in {path}); "
+            "clone the repository and install it with `pip install -e .`"
+        )
+    return path
+
+
+def run(
+    out_dir: str | os.PathLike,
+    *,
+    quick: bool = False,
+    sections: Sequence[str] | None = None,
+    peer: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> dict:
+    """Run the benchmark sections and write ``bench.json``, ``bench.md`` and the plots.
+
+    Args:
+      out_dir: output folder (created).
+      quick: smoke mode: every script with ``--quick`` (small workloads, few repeats;
+        about 2 minutes in all on a 2-core CPU).
+      sections: a subset of :data:`SECTIONS` (default: all, in that order).
+      peer: also run mbrl-lib where a section compares with it (when its venv exists).
+      log: where the scripts' output lines go (``None``: silent).
+
+    Returns:
+      The report dict written to ``bench.json``: ``{"sections": {name: script JSON},
+      "failed": {name: error tail}, "seconds": {name: wall seconds}, ...}``.
+    """
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(sections or SECTIONS)
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise ValueError(f"unknown bench sections {unknown}; choose from {list(SECTIONS)}")
+    bench = benchmarks_dir()
+    report: dict = {
+        "command": " ".join(sys.argv),
+        "quick": quick,
+        "sections": {},
+        "failed": {},
+        "seconds": {},
+    }
+    for name in names:
+        script, result_file = SECTIONS[name]
+        cmd = [sys.executable, str(bench / script), "--out", str(out)]
+        if quick:
+            cmd.append("--quick")
+        if not peer and name in ("planning", "training", "end_to_end"):
+            cmd.append("--no-peer")
+        if log:
+            log(f"== {name}: {' '.join(cmd[1:])}")
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        tail: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail = [*tail, line.rstrip()][-40:]
+            if log:
+                log("   " + line.rstrip())
+        code = proc.wait()
+        report["seconds"][name] = time.perf_counter() - t0
+        path = out / result_file
+        if code != 0 or not path.exists():
+            report["failed"][name] = "\n".join(tail)
+            if log:
+                log(f"!! {name} failed (exit {code})")
+            continue
+        report["sections"][name] = json.loads(path.read_text())
+    first = next(iter(report["sections"].values()), {})
+    report["machine"] = first.get("machine")
+    (out / "bench.json").write_text(json.dumps(report, indent=2))
+    (out / "bench.md").write_text(markdown(report))
+    plots(report, out)
+    if log:
+        log(f"wrote {out / 'bench.json'}, {out / 'bench.md'} and plots")
+    return report
+
+
+def _fmt(s: dict | None, digits: int = 3) -> str:
+    if not s:
+        return "n/a"
+    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}-{s['max']:.{digits}f}]"
+
+
+def markdown(report: dict) -> str:
+    """The report's tables as markdown."""
+    lines = ["# jaxmbrl bench", ""]
+    m = report.get("machine") or {}
+    if m:
+        lines += [
+            f"Machine: {m.get('cpu')}, {m.get('cores')} cores, backend {m.get('backend')} "
+            f"({m.get('device_kind')}), jax {m.get('jax')}, jaxlib {m.get('jaxlib')}, "
+            f"Python {m.get('python')}. Command: `{report['command']}`"
+            + (" (quick mode: smoke figures only)" if report["quick"] else ""),
+            "",
+        ]
+    sec = report["sections"]
+    if "planning" in sec:
+        sys.path.insert(0, str(benchmarks_dir()))
+        from bench_planning import markdown as planning_md
+
+        lines += ["## Planning (seconds per planning call; speed-up = mbrl-lib / jaxmbrl)", ""]
+        lines += [planning_md(sec["planning"])]
+    if "end_to_end" in sec:
+        e = sec["end_to_end"]
+        peer = e.get("mbrl_lib") or {}
+        lines += ["## End to end (mbrl-lib preset PETS episode)", ""]
+        lines += ["| precision | episode s (median of runs) | mbrl-lib s | speed-up |"]
+        lines += ["|---|---|---|---|"]
+        for dtype, r in e["jaxmbrl"].items():
+            sp = r.get("speedup_vs_mbrl_lib")
+            lines.append(
+                f"| {dtype} | {r['episode_median_s']:.1f} ({e['steps']} steps) | "
+                f"{peer.get('total_s', float('nan')):.1f} | " + (f"{sp:.2f}x |" if sp else "n/a |")
+            )
+        if "full_run" in e:
+            fr = e["full_run"]
+            lines += [
+                "",
+                f"Whole default PETS run ({fr['env']}, 1 seed, {fr['planned_episodes']} planned "
+                f"episodes, compile + training included): {fr['seconds']:.1f} s "
+                f"({fr['seconds_per_planned_episode']:.1f} s per planned episode).",
+            ]
+        lines.append("")
+    if "training" in sec:
+        t = sec["training"]
+        js = t["jaxmbrl"]["samples_per_s"]
+        peer = t.get("mbrl_lib") or {}
+        ratio = t.get("ratio_jaxmbrl_over_mbrl_lib")
+        lines += [
+            "## Model training (samples/s)",
+            "",
+            f"jaxmbrl {_fmt(js, 0)}; mbrl-lib "
+            + (f"{peer['samples_per_s_median']:,.0f}" if "samples_per_s_median" in peer else "n/a")
+            + (f"; ratio {ratio:.2f}x" if ratio else ""),
+            "",
+        ]
+    if "rollouts" in sec:
+        lines += ["## True-environment rollouts (env-steps/s)", ""]
+        lines += ["| env | method | B | H | ms per batch | env-steps/s | compile s |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for r in sec["rollouts"]["rows"]:
+            lines.append(
+                f"| {r['env']} | {r['method']} | {r['batch']} | {r['horizon']} | "
+                f"{_fmt(r['ms_per_batch'])} | {r['env_steps_per_s']:,.0f} | "
+                f"{r['compile_s']:.2f} |"
+            )
+        lines.append("")
+    if "scaling" in sec:
+        s = sec["scaling"]
+        lines += [f"## Scaling (base {s['base']}, {s['matmul_dtype']})", ""]
+        lines += ["| axis | value | s/call | transitions/s | compile s | memory MiB |"]
+        lines += ["|---|---|---|---|---|---|"]
+        for axis, points in s["curves"].items():
+            for p in points:
+                lines.append(
+                    f"| {axis} | {p['value']} | {_fmt(p['seconds'], 4)} | "
+                    f"{p['transitions_per_s']:,.0f} | {p['compile_s']:.2f} | "
+                    f"{p['memory_mib'] or 0:.1f} |"
+                )
+        lines.append("")
+    if "devices" in sec:
+        lines += ["## Devices (jax.sharding; CPU devices share the same cores)", ""]
+        lines += ["| devices | workload | s/call | speed-up vs first | max action diff |"]
+        lines += ["|---|---|---|---|---|"]
+        for r in sec["devices"]["runs"]:
+            for part in ("candidates", "seeds"):
+                p = r[part]
+                lines.append(
+                    f"| {r['devices']} | {part} | {_fmt(p['seconds'])} | "
+                    f"{p['speedup_vs_first']:.2f}x | {p['max_action_diff_vs_first']:.1e} |"
+                )
+        lines.append("")
+    if report["failed"]:
+        lines += ["## Failed sections", ""]
+        lines += [f"* {name}" for name in report["failed"]]
+    lines += ["", "Section wall times: "]
+    lines[-1] += ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items())
+    return "\n".join(lines) + "\n"
+
+
+def plots(report: dict, out: pathlib.Path) -> list[pathlib.Path]:
+    """``planning.png`` (speed-ups), ``scaling.png`` and ``rollouts.png``, where measured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    sec = report["sections"]
+    if "planning" in sec and sec["planning"]["rows"]:
+        rows = sec["planning"]["rows"]
+        dtypes = list(rows[0]["jaxmbrl"])
+        fig, ax = plt.subplots(figsize=(9, 4))
+        width = 0.8 / len(dtypes)
+        for i, d in enumerate(dtypes):
+            tps = [r["jaxmbrl"][d]["transitions_per_s"] / 1e6 for r in rows]
+            ax.bar([j + i * width for j in range(len(rows))], tps, width, label=f"jaxmbrl {d}")
+        peer = [
+            (j, r["mbrl_lib"]["transitions_per_call"] / r["mbrl_lib"]["seconds"]["median"] / 1e6)
+            for j, r in enumerate(rows)
+            if r.get("mbrl_lib") and "seconds" in r["mbrl_lib"]
+        ]
+        if peer:
+            ax.bar(
+                [j + len(dtypes) * width for j, _ in peer],
+                [v for _, v in peer],
+                width,
+                label="mbrl-lib (tuned malloc)",
+                color="grey",
+            )
+        ax.set_xticks([j + width * len(dtypes) / 2 for j in range(len(rows))])
+        ax.set_xticklabels([r["workload"] for r in rows], rotation=30, ha="right")
+        ax.set_ylabel("imagined transitions / s (millions)")
+        ax.set_title("Planning throughput, same run")
+        ax.legend()
+        fig.tight_layout()
+        written.append(out / "planning.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    if "scaling" in sec:
+        curves = sec["scaling"]["curves"]
+        fig, axes = plt.subplots(2, len(curves), figsize=(3.2 * len(curves), 5.5), squeeze=False)
+        for i, (axis, points) in enumerate(curves.items()):
+            xs = [p["value"] for p in points]
+            axes[0, i].plot(xs, [p["transitions_per_s"] / 1e6 for p in points], "o-")
+            axes[0, i].set_title(axis)
+            axes[0, i].set_ylim(bottom=0)
+            axes[1, i].plot(xs, [p["compile_s"] for p in points], "s-", label="compile s")
+            axes[1, i].plot(
+                xs, [(p["memory_mib"] or 0) / 100 for p in points], "^-", label="memory / 100 MiB"
+            )
+            axes[1, i].set_xlabel(axis)
+            axes[1, i].set_ylim(bottom=0)
+            if len(xs) > 1 and max(xs) / max(min(xs), 1) > 10:
+                axes[0, i].set_xscale("log")
+                axes[1, i].set_xscale("log")
+        axes[0, 0].set_ylabel("M transitions / s")
+        axes[1, 0].legend(fontsize=7)
+        fig.tight_layout()
+        written.append(out / "scaling.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    if "rollouts" in sec:
+        rows = [r for r in sec["rollouts"]["rows"] if r["env"] == "Pendulum-v1"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method in dict.fromkeys(r["method"] for r in rows):
+            pts = [(r["batch"], r["env_steps_per_s"]) for r in rows if r["method"] == method]
+            ax.plot([b for b, _ in pts], [v for _, v in pts], "o-", label=method)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch B (environments)")
+        ax.set_ylabel("env-steps / s")
+        ax.set_title("Pendulum-v1 true-environment rollouts")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written.append(out / "rollouts.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written
+
+
+__all__ = ["SECTIONS", "benchmarks_dir", "markdown", "plots", "run"]
