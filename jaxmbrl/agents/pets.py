@@ -569,20 +569,22 @@ def _report_progress(seed_id, step, running_return) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _compiled(config: PETSConfig, progress: bool):
-    """Jitted, seed-vmapped PETS functions, cached per config so repeated runs reuse them."""
+    """Jitted, seed-vmapped PETS functions, cached per config so repeated runs reuse them.
+
+    The functions that replace the state (random episode, training, planned episode) donate
+    it: the replay buffer and the model are updated in place on the device instead of being
+    copied (the caller never reads the old state again). The oracle episode only reads it.
+    """
     pets = make_pets(config)
+    planned = functools.partial(
+        pets.planned_episode, progress=_report_progress if progress else None
+    )
     return (
         jax.jit(jax.vmap(pets.init)),
-        jax.jit(jax.vmap(pets.random_episode)),
-        jax.jit(jax.vmap(pets.train_model)),
+        jax.jit(jax.vmap(pets.random_episode), donate_argnums=0),
+        jax.jit(jax.vmap(pets.train_model), donate_argnums=0),
         jax.jit(jax.vmap(pets.oracle_episode)),
-        jax.jit(
-            jax.vmap(
-                functools.partial(
-                    pets.planned_episode, progress=_report_progress if progress else None
-                )
-            )
-        ),
+        jax.jit(jax.vmap(planned), donate_argnums=0),
     )
 
 
