@@ -4,20 +4,10 @@ import json
 import math
 
 import pytest
+from json_numbers import json_numbers as _numbers
 
 from jaxmbrl import bench
 from jaxmbrl.cli import main
-
-
-def _numbers(x, path="$"):
-    if isinstance(x, dict):
-        for k, v in x.items():
-            yield from _numbers(v, f"{path}.{k}")
-    elif isinstance(x, list):
-        for i, v in enumerate(x):
-            yield from _numbers(v, f"{path}[{i}]")
-    elif isinstance(x, (int, float)) and not isinstance(x, bool):
-        yield path, x
 
 
 @pytest.fixture(scope="module")

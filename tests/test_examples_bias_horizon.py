@@ -10,22 +10,11 @@ import jax.numpy as jnp
 import model_bias
 import numpy as np
 import pytest
+from json_numbers import numbers as _numbers
 
 from jaxmbrl.envs import make
 from jaxmbrl.planners.registry import make_planner
 from jaxmbrl.rollouts import oracle_objective
-
-
-def _numbers(tree):
-    """Every int or float in a JSON tree (bools excluded)."""
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _numbers(v)
-    elif isinstance(tree, list):
-        for v in tree:
-            yield from _numbers(v)
-    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
-        yield tree
 
 
 def _check_outputs(tmp_path, name, result, min_numbers):

@@ -4,18 +4,7 @@ import json
 import math
 
 import embed_planner
-
-
-def _numbers(tree):
-    """Every int and float in a JSON tree (bools excluded)."""
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _numbers(v)
-    elif isinstance(tree, list):
-        for v in tree:
-            yield from _numbers(v)
-    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
-        yield tree
+from json_numbers import numbers as _numbers
 
 
 def test_quick_run_compiles_once_and_matches_a_python_loop(tmp_path):

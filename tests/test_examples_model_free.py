@@ -9,6 +9,7 @@ import model_free_vs_pets as mfp
 import numpy as np
 import pytest
 import sac
+from json_numbers import numbers as _numbers
 
 TINY = sac.SACConfig(
     total_steps=60,
@@ -111,19 +112,6 @@ def test_steps_to_threshold():
     steps = [200, 400, 600]
     assert mfp.steps_to_threshold(steps, [-900.0, -240.0, -300.0], -250.0) == 400
     assert mfp.steps_to_threshold(steps, [-900.0, -260.0, -300.0], -250.0) is None
-
-
-def _numbers(value):
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return
-    if isinstance(value, (int, float)):
-        yield float(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _numbers(v)
-    else:
-        for v in value:
-            yield from _numbers(v)
 
 
 def test_quick_main_writes_finite_results_with_matching_step_counts(tmp_path):
