@@ -104,7 +104,7 @@ class Settings:
       max_epochs, patience: training.
       horizon, num_samples, num_iterations: MPPI's ``H``, ``N`` and iterations.
       num_particles: ``P`` for TS1 and TS-infinity (expectation uses 1).
-      lambdas: the penalty weights; expectation runs with the first and the last only.
+      lambdas: the penalty weights; expectation runs with lambda 0 only (no spread).
       propagations: which propagations to run.
     """
 
@@ -345,10 +345,11 @@ def measure(s: Settings, horizon: int, data: Data, model_states, traj: Trajector
 
 
 def configurations(s: Settings) -> list[tuple[str, float]]:
-    """``(propagation, lambda)`` pairs: expectation with the first and last lambda only."""
+    """``(propagation, lambda)`` pairs; expectation with lambda 0 only (its one deterministic
+    particle has no spread to penalise: ``RolloutConfig`` rejects ``mean_std`` there)."""
     out = []
     for prop in s.propagations:
-        lams = (s.lambdas[0], s.lambdas[-1]) if prop == "expectation" else s.lambdas
+        lams = (0.0,) if prop == "expectation" else s.lambdas
         out.extend((prop, float(lam)) for lam in dict.fromkeys(lams))
     return out
 
@@ -401,8 +402,9 @@ def run_regime(s: Settings, regime: str, key: jax.Array, compiled: dict) -> dict
     }
     for prop, lam in configurations(s):
         particles = 1 if prop == "expectation" else s.num_particles
+        risk = "mean" if prop == "expectation" else "mean_std"
         rollout = jaxmbrl.RolloutConfig(
-            num_particles=particles, propagation=prop, risk="mean_std", risk_lambda=lam
+            num_particles=particles, propagation=prop, risk=risk, risk_lambda=lam
         )
         t0 = time.perf_counter()
         if rollout not in compiled:  # one compile per configuration, shared by the regimes

@@ -143,7 +143,8 @@ class RolloutConfig:
         ``gamma**t``.
       risk: ``"mean"`` (mean return over particles), ``"mean_std"``
         (``mean - risk_lambda * std``, population std) or ``"cvar"`` (mean of the worst
-        ``ceil(cvar_alpha * P)`` particle returns).
+        ``ceil(cvar_alpha * P)`` particle returns). The last two need ``P > 1`` sampled
+        particles (not ``"expectation"``): with one particle they would equal the mean.
       risk_lambda: the weight of the std for ``"mean_std"`` (finite; negative is optimistic).
       cvar_alpha: the tail fraction for ``"cvar"``, in ``(0, 1]``.
       chunk_size: evaluate the ``N`` candidates in chunks of this many (``lax.map``), so
@@ -173,6 +174,18 @@ class RolloutConfig:
             raise ValueError(f"cvar_alpha must be in (0, 1], got {self.cvar_alpha!r}")
         if self.chunk_size is not None:
             _check_int("chunk_size", self.chunk_size)
+        single = self.propagation == "expectation" or self.num_particles == 1
+        if self.risk != "mean" and single:
+            raise ValueError(
+                f"risk={self.risk!r} needs several sampled particles per candidate, but "
+                + (
+                    "expectation propagation follows one deterministic particle"
+                    if self.propagation == "expectation"
+                    else "num_particles is 1"
+                )
+                + f", so {self.risk!r} would silently equal the mean; use propagation "
+                "'ts1' or 'tsinf' with num_particles > 1, or risk='mean'"
+            )
 
 
 def _is_real(value) -> bool:

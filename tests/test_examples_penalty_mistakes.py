@@ -17,6 +17,7 @@ import pytest
 import uncertainty_penalty as up
 from json_numbers import numbers as _numbers
 
+import jaxmbrl
 from jaxmbrl.models import ensemble
 
 
@@ -61,14 +62,14 @@ def test_penalty_quick_run_writes_finite_json_and_png(penalty_run):
     assert res["data_transitions"] == s.narrow_episodes * s.narrow_steps
 
 
-def test_penalty_does_nothing_with_expectation_propagation(penalty_run):
-    # One particle: its std is 0, so mean - lambda * std equals the mean for every lambda
-    # and the same keys give the same episode.
+def test_expectation_propagation_runs_without_a_penalty(penalty_run):
+    # One deterministic particle has no spread: the example runs expectation at lambda 0
+    # only, and the library refuses mean - lambda * std there instead of ignoring lambda.
     summary, _ = penalty_run
     cs = [c for c in summary["results"]["narrow"]["configs"] if c["propagation"] == "expectation"]
-    assert [c["lambda"] for c in cs] == [0.0, 3.0]
-    for name in ("return", "distance_to_data", "disagreement", "optimism"):
-        np.testing.assert_allclose(cs[0]["per_seed"][name], cs[1]["per_seed"][name], rtol=1e-4)
+    assert [c["lambda"] for c in cs] == [0.0]
+    with pytest.raises(ValueError, match="expectation propagation follows one"):
+        jaxmbrl.RolloutConfig(propagation="expectation", risk="mean_std", risk_lambda=3.0)
 
 
 def _synthetic(num_data=50, num_steps=12, horizon=4):

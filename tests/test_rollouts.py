@@ -182,7 +182,8 @@ def test_risk_score_direct_against_numpy():
 @pytest.mark.parametrize("propagation", ["ts1", "tsinf", "expectation"])
 def test_chunked_equals_unchunked_exactly(propagation):
     model = gain_model((1.0, -0.5, 0.25), var=0.3)
-    cfg = RolloutConfig(num_particles=4, propagation=propagation, risk="mean_std", risk_lambda=0.3)
+    risk = "mean" if propagation == "expectation" else "mean_std"
+    cfg = RolloutConfig(num_particles=4, propagation=propagation, risk=risk, risk_lambda=0.3)
     actions = jax.random.uniform(jax.random.key(3), (10, 3, 1), minval=-1, maxval=1)
     outs = []
     for chunk in (None, 3):  # 3 pads the last chunk (10 = 4 * 3 - 2)
@@ -274,6 +275,21 @@ def test_wrong_model_output_size_is_reported():
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         RolloutConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(propagation="expectation", risk="mean_std", risk_lambda=1.0),
+        dict(propagation="expectation", risk="cvar"),
+        dict(num_particles=1, propagation="ts1", risk="mean_std", risk_lambda=1.0),
+    ],
+)
+def test_risk_measures_need_several_sampled_particles(kwargs):
+    # With one particle the spread is 0 and the tail is the mean: refuse, do not ignore.
+    with pytest.raises(ValueError, match="several sampled particles"):
+        RolloutConfig(**kwargs)
+    RolloutConfig(**dict(kwargs, risk="mean"))  # the same without a risk measure is fine
 
 
 @pytest.mark.parametrize("slots", [1, 5, 20, 80])
