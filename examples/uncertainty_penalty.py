@@ -17,8 +17,9 @@ candidate is the mean of its particle returns minus ``lambda`` times their stand
 (``lambda = 0`` is the plain mean), with TS1, TS-infinity or expectation propagation
 (``RolloutConfig.propagation``). With TS-infinity and ``P = K`` particles every particle
 follows one member, so the std is the members' disagreement about the return. Expectation
-propagation has one particle, so its std is 0 and ``lambda`` cannot change anything: it is
-run with the largest ``lambda`` too, to show that.
+propagation has one deterministic particle, so it has no spread to penalise: it runs with
+``lambda = 0`` (``risk="mean"``) only, and ``RolloutConfig`` refuses ``mean_std`` there
+rather than silently ignoring ``lambda``.
 
 Measured per configuration, for each seed (the seeds run as one ``vmap`` of a whole
 ``lax.scan`` episode):
