@@ -29,27 +29,36 @@ def python_reference(env, params, planner, key, num_steps):
         return planner.plan(plan_state, plan_key, oracle_objective(env, params, env_state))
 
     reset_key, loop_key = jax.random.split(key)
-    _, state = env.reset_env(reset_key, params)
+    obs, state = env.reset_env(reset_key, params)
     plan_state, alive, rewards, actions = planner.init(), True, [], []
+    observations, solutions = [], []
     for step_key in jax.random.split(loop_key, num_steps):
         plan_key, env_key = jax.random.split(step_key)
-        action, plan_state, _ = plan(plan_state, plan_key, state)
-        _, state, reward, done, _ = env.step_env(env_key, state, action, params)
+        action, plan_state, info = plan(plan_state, plan_key, state)
+        observations.append(np.asarray(obs))
+        solutions.append(np.asarray(info.solution))
+        obs, state, reward, done, _ = env.step_env(env_key, state, action, params)
         rewards.append(float(reward) if alive else 0.0)
         actions.append(np.asarray(action))
         alive = alive and not bool(done)
         plan_state = planner.shift(plan_state)
-    return np.asarray(rewards), np.asarray(actions)
+    return np.asarray(rewards), np.asarray(actions), np.asarray(observations), np.stack(solutions)
 
 
 def test_compiled_episode_equals_python_reference():
     env, params = envs.make("Pendulum-v1")
     planner = small_planner()
     key = jax.random.key(7)
-    want_rewards, want_actions = python_reference(env, params, planner, key, num_steps=4)
+    want_rewards, want_actions, want_obs, want_solutions = python_reference(
+        env, params, planner, key, num_steps=4
+    )
     run = jax.jit(functools.partial(run_episode, env, params, planner, num_steps=4))
     got = run(key)
     np.testing.assert_allclose(got.actions, want_actions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.observations, want_obs, rtol=1e-5, atol=1e-6)
+    assert got.solutions.shape == (4, 4, 1)  # [T, H, A]
+    np.testing.assert_allclose(got.solutions, want_solutions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.solutions[:, 0], got.actions, rtol=1e-6)
     np.testing.assert_allclose(got.rewards, want_rewards, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got.episode_return, want_rewards.sum(), rtol=1e-5)
     assert got.alive.all() and got.expected_returns.shape == (4,)

@@ -39,6 +39,9 @@ class EpisodeResult:
       actions: ``[T, A] float32`` (``[T] int32`` for discrete planners) actions taken.
       expected_returns: ``[T] float32``: the planner's imagined return at each step.
       episode_return: ``[] float32``: the sum of ``rewards``.
+      observations: ``[T, O]``: the real observation each action was planned from.
+      solutions: ``[T, H, A]`` (``[T, H]`` discrete): the whole plan chosen at each step
+        (``PlanInfo.solution``), e.g. to score it again or play it open loop.
     """
 
     rewards: Array
@@ -46,6 +49,8 @@ class EpisodeResult:
     actions: Array
     expected_returns: Array
     episode_return: Array
+    observations: Array
+    solutions: Array
 
 
 def _episode_length(env_params: PyTree, num_steps: int | None) -> int:
@@ -107,19 +112,22 @@ def run_episode(
         action, plan_state, info = planner.plan(plan_state, plan_key, objective)
         next_obs, next_state, reward, done, _ = env.step_env(env_key, env_state, action, env_params)
         reward = jnp.where(alive, jnp.asarray(reward, jnp.float32).reshape(()), 0.0)
-        out = (reward, alive, action, jnp.asarray(info.expected_return, jnp.float32))
+        expected = jnp.asarray(info.expected_return, jnp.float32)
+        out = (reward, alive, action, expected, obs, info.solution)
         alive = alive & ~jnp.asarray(done, bool).reshape(())
         return (next_obs, next_state, planner.shift(plan_state), alive), out
 
     init = (obs, env_state, planner.init(), jnp.array(True))
     keys = jax.random.split(loop_key, num_steps)
-    _, (rewards, alive, actions, expected) = jax.lax.scan(step, init, keys)
+    _, (rewards, alive, actions, expected, observations, solutions) = jax.lax.scan(step, init, keys)
     return EpisodeResult(
         rewards=rewards,
         alive=alive,
         actions=actions,
         expected_returns=expected,
         episode_return=jnp.sum(rewards),
+        observations=observations,
+        solutions=solutions,
     )
 
 
