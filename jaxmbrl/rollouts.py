@@ -230,7 +230,12 @@ def chunked_map(
 
 
 def risk_score(
-    config: RolloutConfig, returns: Array, real: Array | None = None, num_real: int | None = None
+    config: RolloutConfig,
+    returns: Array,
+    real: Array | None = None,
+    num_real: int | None = None,
+    *,
+    risk_lambda: float | Array | None = None,
 ) -> Array:
     """Score each candidate from its particle returns.
 
@@ -240,6 +245,8 @@ def risk_score(
       real: ``[N, S] bool`` which slots hold real particles; ``None``: all of them.
       num_real: how many slots per row are real (static; needed for CVaR with ``real``);
         defaults to ``S``.
+      risk_lambda: ``[]``, overrides ``config.risk_lambda`` for ``"mean_std"``; unlike the
+        config field it may be traced (swept with ``vmap`` without recompiling).
 
     Returns:
       ``[N] float32``; ``-inf`` for a candidate with any non-finite real particle return.
@@ -258,7 +265,8 @@ def risk_score(
         score = mean
     elif config.risk == "mean_std":
         var = jnp.sum(jnp.where(real, jnp.square(returns - mean[:, None]), 0.0), axis=-1) / count
-        score = mean - config.risk_lambda * jnp.sqrt(var)
+        lam = config.risk_lambda if risk_lambda is None else risk_lambda
+        score = mean - lam * jnp.sqrt(var)
     else:  # cvar
         m = max(1, math.ceil(config.cvar_alpha * num_real - 1e-9))
         worst = jnp.sort(jnp.where(real, returns, jnp.inf), axis=-1)[:, :m]
@@ -293,6 +301,7 @@ def make_particle_objective(
     num_members: int,
     reward_fn: RewardFn | None = None,
     termination_fn: TerminationFn | None = None,
+    risk_lambda: float | Array | None = None,
 ) -> Objective:
     """An objective scoring ``[N, H, A]`` sequences by particle rollouts through an ensemble.
 
@@ -339,12 +348,17 @@ def make_particle_objective(
       reward_fn: known reward ``(obs [O], action [A], next_obs [O]) -> []``; ``None`` uses
         the model's reward output (the model must then return ``Y = O + 1``).
       termination_fn: optional ``(obs [O], action [A], next_obs [O]) -> [] bool``.
+      risk_lambda: ``[]`` weight of the std for ``risk="mean_std"``, overriding
+        ``config.risk_lambda``; it may be traced, so a sweep over lambda is one ``vmap``
+        (one compilation) instead of one static config per value.
 
     Returns:
       ``objective(key, actions [N, H, A]) -> [N] float32``.
     """
     if not isinstance(config, RolloutConfig):
         raise TypeError(f"config must be a RolloutConfig, got {type(config).__name__}")
+    if risk_lambda is not None and config.risk != "mean_std":
+        raise ValueError(f"risk_lambda applies to risk='mean_std', not risk={config.risk!r}")
     _check_int("num_members", num_members)
     obs = jnp.asarray(obs, jnp.float32)
     if obs.ndim != 1:
@@ -439,7 +453,13 @@ def make_particle_objective(
         )
         xs = (a_seq, perm_bits, jnp.arange(horizon, dtype=jnp.uint32))
         (_, _, ret, real, _), _ = jax.lax.scan(step, init, xs)
-        return risk_score(config, ret, real, num_real=1 if expectation else config.num_particles)
+        return risk_score(
+            config,
+            ret,
+            real,
+            num_real=1 if expectation else config.num_particles,
+            risk_lambda=risk_lambda,
+        )
 
     def objective(key: PRNGKey, actions: Array) -> Array:
         keys = jax.random.split(key, actions.shape[0])

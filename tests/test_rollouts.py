@@ -179,6 +179,28 @@ def test_risk_score_direct_against_numpy():
         np.testing.assert_allclose(risk_score(cfg, jnp.asarray(returns)), want, rtol=1e-5)
 
 
+def test_traced_risk_lambda_sweeps_in_one_vmap_and_equals_static_configs():
+    model = gain_model((1.0, -0.5, 0.25), var=0.3)
+    cfg = RolloutConfig(num_particles=6, propagation="tsinf", risk="mean_std")
+    actions = jax.random.uniform(jax.random.key(3), (8, 3, 1), minval=-1, maxval=1)
+    lams = jnp.array([0.0, 0.5, 2.0])
+
+    def scores(lam, config=cfg):
+        f = make_particle_objective(
+            config, model, jnp.asarray([0.2]), num_members=3, reward_fn=square_reward,
+            risk_lambda=lam,
+        )  # fmt: skip
+        return f(jax.random.key(4), actions)
+
+    swept = jax.jit(jax.vmap(scores))(lams)
+    for i, lam in enumerate([0.0, 0.5, 2.0]):
+        static = dataclasses.replace(cfg, risk_lambda=lam)
+        np.testing.assert_allclose(swept[i], scores(None, static), rtol=1e-5)
+    assert not np.allclose(swept[0], swept[2])  # the penalty changes the scores
+    with pytest.raises(ValueError, match="risk_lambda applies to risk='mean_std'"):
+        scores(1.0, RolloutConfig(num_particles=6))
+
+
 @pytest.mark.parametrize("propagation", ["ts1", "tsinf", "expectation"])
 def test_chunked_equals_unchunked_exactly(propagation):
     model = gain_model((1.0, -0.5, 0.25), var=0.3)
