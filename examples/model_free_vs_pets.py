@@ -18,14 +18,15 @@ wall-clock of both is recorded too: PETS spends far more compute per real step.
 
 writes ``model_free_vs_pets.json`` and ``model_free_vs_pets.png`` to ``--out`` and prints a
 summary. ``--quick`` (1 seed, a small PETS, 600 steps) is a smoke test of the pipeline, not a
-result (~21 s on an idle 2-core CPU). The full mode (3 seeds, PETS 1 + 5 episodes, SAC 10,000
-steps) took 6.7 and 11.2 minutes in two runs on the project's shared 2-core CPU (the same
-returns; the wall-clock depends on the other jobs on the machine).
+result (14 s on an idle 2-core CPU). The full mode (3 seeds, PETS 1 + 5 episodes, SAC 10,000
+steps) took 3.7 minutes on the project's idle 2-core CPU (6.7 and 11.2 minutes beside other
+jobs, with the same returns).
 
 Measured (full mode, seeds 0-2): mean PETS return reached -250 (and -200) after 800 real
 steps, SAC's evaluation after 2,800 (3.5x); at 1,200 steps SAC was still at -1,571 against
-PETS' -201. Per real step PETS cost 9-17x SAC's wall-clock; SAC later levelled off near
--155, above PETS' -200, which its planner also scores with the true dynamics.
+PETS' -201. Per real step PETS cost 21x SAC's wall-clock on the idle machine (128 ms against
+6 ms; 9-17x beside other jobs); SAC later levelled off near -150, above PETS' -200, which its
+planner also scores with the true dynamics.
 
 PETS' points are the returns of its data-collecting episodes (one episode each, from random
 start states: a start hanging down at rest costs about -350 even with the true dynamics);
