@@ -1,9 +1,13 @@
 """The lesson's worked example (examples/point_mass.py) behaves as the lesson says."""
 
+import json
+import math
+
 import jax
 import numpy as np
 import point_mass as pm
 import pytest
+from json_numbers import numbers
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +88,7 @@ def test_example_main_writes_results(tmp_path):
     results = pm.main(["--out", str(tmp_path), "--quick"])
     assert (tmp_path / "results.json").exists() and (tmp_path / "trajectories.png").exists()
     assert all(np.isfinite(r["real_return"]) for r in results["scenarios"])
+    written = json.loads((tmp_path / "results.json").read_text())
+    values = numbers(written)
+    assert len(values) > 10 and all(math.isfinite(x) for x in values)
+    assert (tmp_path / "trajectories.png").stat().st_size > 10_000
