@@ -78,14 +78,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments.classic_control.pendulum import Pendulum
-from uncertainty_penalty import HangingPendulum, summary_stats, uniform_transitions, versions
+from uncertainty_penalty import (
+    HangingPendulum,
+    Trajectory,
+    mpc_episodes,
+    summary_stats,
+    uniform_transitions,
+    versions,
+)
 
 import jaxmbrl
 from jaxmbrl.agents import pets as pets_lib
 from jaxmbrl.envs import flatten, make, random_episodes
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ensemble, training
-from jaxmbrl.planners.registry import make_planner
 
 ENV_NAME = "Pendulum-v1"
 ROWS = ("a", "b", "c", "d")
@@ -250,17 +256,6 @@ def train_config(s: Settings, **kw) -> training.TrainConfig:
 # --- planned episodes with a learned model --------------------------------------------------------
 
 
-class Trajectory(NamedTuple):
-    """A real episode, ``[S, T, ...]`` under the seed ``vmap``: ``obs [T, 3]`` (planned
-    from), ``action [T, 1]``, ``reward [T]``, ``imagined [T]`` (the risk-neutral ``H``-step
-    imagined return of the executed plan)."""
-
-    obs: jax.Array
-    action: jax.Array
-    reward: jax.Array
-    imagined: jax.Array
-
-
 def make_episodes(
     s: Settings,
     env,
@@ -269,43 +264,15 @@ def make_episodes(
     reward_fn,
     rollout: jaxmbrl.RolloutConfig,
 ):
-    """``episodes(model_params [S], keys [S]) -> Trajectory [S, T]``, jitted.
+    """``episodes(model_params [S], keys [S]) -> Trajectory [S, T]``, jitted
+    (:func:`uncertainty_penalty.mpc_episodes`, the plan re-scored with ``rollout`` itself).
 
     ``grouped(model_params)`` returns the :data:`jaxmbrl.rollouts.GroupedModel` to plan with;
     ``reward_fn`` is the known reward or ``None`` (the model's reward output).
     """
-    planner, _ = make_planner(
-        "mppi",
-        env.action_space(env_params),
-        horizon=s.horizon,
-        num_samples=s.num_samples,
-        num_iterations=s.num_iterations,
+    return jax.jit(
+        mpc_episodes(s, env, env_params, grouped, s.model_elites, reward_fn, rollout, rollout)
     )
-
-    def episode(model_params, key) -> Trajectory:
-        reset_key, loop_key = jax.random.split(key)
-        obs, env_state = env.reset_env(reset_key, env_params)
-        model = grouped(model_params)
-
-        def objective(o):
-            return jaxmbrl.make_particle_objective(
-                rollout, model, o, num_members=s.model_elites, reward_fn=reward_fn
-            )
-
-        def step(carry, key_t):
-            obs, env_state, plan_state = carry
-            plan_key, score_key, env_key = jax.random.split(key_t, 3)
-            action, plan_state, info = planner.plan(plan_state, plan_key, objective(obs))
-            imagined = objective(obs)(score_key, info.solution[None])[0]
-            next_obs, env_state, reward, _, _ = env.step_env(env_key, env_state, action, env_params)
-            out = Trajectory(obs, action, jnp.asarray(reward, jnp.float32).reshape(()), imagined)
-            return (next_obs, env_state, planner.shift(plan_state)), out
-
-        init = (obs, env_state, planner.init())
-        _, trajectory = jax.lax.scan(step, init, jax.random.split(loop_key, s.num_steps))
-        return trajectory
-
-    return jax.jit(jax.vmap(episode))
 
 
 def optimism(traj: Trajectory, horizon: int) -> np.ndarray:

@@ -71,6 +71,7 @@ import os
 import pathlib
 import platform
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -277,11 +278,22 @@ class Trajectory(NamedTuple):
     imagined: jax.Array
 
 
-def make_episodes(s: Settings, rollout: jaxmbrl.RolloutConfig, env, env_params):
-    """``episodes(model_states [S], keys [S]) -> Trajectory [S, T]``: one ``lax.scan`` per
-    episode, seeds under ``vmap``; not yet jitted (the caller compiles it ahead of time)."""
-    mc = model_config(s)
-    reward_fn, _ = known_functions(ENV_NAME, env_params)
+def mpc_episodes(
+    s,
+    env,
+    env_params,
+    grouped: Callable,
+    num_members: int,
+    reward_fn,
+    rollout: jaxmbrl.RolloutConfig,
+    score_rollout: jaxmbrl.RolloutConfig,
+):
+    """``episodes(model_params [S], keys [S]) -> Trajectory [S, T]``: MPPI (``s.horizon``,
+    ``s.num_samples``, ``s.num_iterations``) plans every real step through the grouped model
+    ``grouped(model_params)`` with ``rollout``; the executed plan is scored again with
+    ``score_rollout`` (``imagined``). One ``lax.scan`` per episode, seeds under ``vmap``; not
+    jitted. Shared with ``common_mistakes.py``.
+    """
     planner, _ = make_planner(
         "mppi",
         env.action_space(env_params),
@@ -289,23 +301,22 @@ def make_episodes(s: Settings, rollout: jaxmbrl.RolloutConfig, env, env_params):
         num_samples=s.num_samples,
         num_iterations=s.num_iterations,
     )
-    neutral = dataclasses.replace(rollout, risk="mean", risk_lambda=0.0)
 
-    def episode(model_state, key) -> Trajectory:
+    def episode(model_params, key) -> Trajectory:
         reset_key, loop_key = jax.random.split(key)
         obs, env_state = env.reset_env(reset_key, env_params)
-        model = functools.partial(ensemble.predict_grouped, mc, model_state)
+        model = grouped(model_params)
 
         def objective(config, o):
             return jaxmbrl.make_particle_objective(
-                config, model, o, num_members=mc.num_elites, reward_fn=reward_fn
+                config, model, o, num_members=num_members, reward_fn=reward_fn
             )
 
         def step(carry, key_t):
             obs, env_state, plan_state = carry
             plan_key, score_key, env_key = jax.random.split(key_t, 3)
             action, plan_state, info = planner.plan(plan_state, plan_key, objective(rollout, obs))
-            imagined = objective(neutral, obs)(score_key, info.solution[None])[0]
+            imagined = objective(score_rollout, obs)(score_key, info.solution[None])[0]
             next_obs, env_state, reward, _, _ = env.step_env(env_key, env_state, action, env_params)
             out = Trajectory(obs, action, jnp.asarray(reward, jnp.float32).reshape(()), imagined)
             return (next_obs, env_state, planner.shift(plan_state)), out
@@ -315,6 +326,19 @@ def make_episodes(s: Settings, rollout: jaxmbrl.RolloutConfig, env, env_params):
         return trajectory
 
     return jax.vmap(episode)
+
+
+def make_episodes(s: Settings, rollout: jaxmbrl.RolloutConfig, env, env_params):
+    """``episodes(model_states [S], keys [S]) -> Trajectory [S, T]`` for this example's
+    ensembles (every member an elite); the plan is re-scored risk-neutrally."""
+    mc = model_config(s)
+    reward_fn, _ = known_functions(ENV_NAME, env_params)
+    neutral = dataclasses.replace(rollout, risk="mean", risk_lambda=0.0)
+
+    def grouped(state):
+        return functools.partial(ensemble.predict_grouped, mc, state)
+
+    return mpc_episodes(s, env, env_params, grouped, mc.num_elites, reward_fn, rollout, neutral)
 
 
 @functools.partial(jax.jit, static_argnames=("s", "horizon"))
