@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ from jaxmbrl.envs import flatten, make, random_episodes
 from jaxmbrl.models import ensemble
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import machine, stats  # noqa: E402
 
 
 def pendulum_transitions(key, n: int, steps: int = 200):
@@ -49,28 +50,6 @@ def pendulum_transitions(key, n: int, steps: int = 200):
     episodes = -(-n // steps)
     data = jax.jit(lambda k: random_episodes(env, params, k, episodes, steps))(key)
     return tuple(np.asarray(x[:n]) for x in tuple(flatten(data))[:4])
-
-
-def stats(xs):
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
-
-
-def machine_info() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "jax": jax.__version__,
-        "devices": [str(d) for d in jax.devices()],
-    }
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        info["cpu_model"] = next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line
-        )
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        info["cpu_model"] = platform.processor()
-    return info
 
 
 def time_jax(config, tc, state, data, repeats: int, seed: int) -> list[float]:
@@ -188,7 +167,7 @@ def main(argv=None) -> dict:
 
     result = {
         "benchmark": "model training throughput (samples/s = train rows x epochs / s)",
-        "machine": machine_info(),
+        "machine": machine(),
         "quick": args.quick,
         "config": {
             "model": config.to_dict(),
