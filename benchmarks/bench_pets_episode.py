@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import pathlib
 import re
 import statistics
@@ -34,13 +33,13 @@ import jax
 from jaxmbrl.agents.pets import PETSConfig, make_pets, run, versions
 from jaxmbrl.models import TrainConfig
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-PEER_TORCH = pathlib.Path(os.environ.get("PEER_TORCH", "/tmp/peer-torch"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import ROOT, peer_python
 
 
 def run_peer(steps: int) -> dict | None:
-    python = PEER_TORCH / "bin" / "python"
-    if not python.exists():
+    python = peer_python()
+    if python is None:
         return None
     cmd = [str(python), str(ROOT / "benchmarks" / "peer_mbrl_pets_episode.py"), "--steps"]
     out = subprocess.run([*cmd, str(steps)], capture_output=True, text=True, check=False)
