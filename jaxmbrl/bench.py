@@ -79,13 +79,13 @@ def run(
       The report dict written to ``bench.json``: ``{"sections": {name: script JSON},
       "failed": {name: error tail}, "seconds": {name: wall seconds}, ...}``.
     """
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     names = list(sections or SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise ValueError(f"unknown bench sections {unknown}; choose from {list(SECTIONS)}")
     bench = benchmarks_dir()
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     report: dict = {
         "command": " ".join(sys.argv),
         "quick": quick,

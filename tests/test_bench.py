@@ -62,3 +62,9 @@ def test_sharded_runs_choose_the_same_actions(report):
 def test_cli_rejects_unknown_section(capsys):
     assert main(["bench", "--only", "nope"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_run_rejects_unknown_section_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="unknown bench sections \\['nope'\\]"):
+        bench.run(tmp_path / "out", sections=["planning", "nope"], log=None)
+    assert not (tmp_path / "out").exists()
