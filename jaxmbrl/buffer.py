@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmbrl.planners.base import check_positive_int
 from jaxmbrl.types import Array, PRNGKey, PyTree
+from jaxmbrl.validation import check_positive_int
 
 
 @struct.dataclass

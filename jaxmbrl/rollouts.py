@@ -35,6 +35,7 @@ from jaxmbrl.types import (
     RewardFn,
     TerminationFn,
 )
+from jaxmbrl.validation import check_positive_int, is_real, sanitize_returns
 
 
 def rollout_return(
@@ -161,19 +162,19 @@ class RolloutConfig:
     chunk_size: int | None = None
 
     def __post_init__(self):
-        _check_int("num_particles", self.num_particles)
+        check_positive_int("num_particles", self.num_particles)
         if self.propagation not in PROPAGATIONS:
             raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {self.propagation!r}")
-        if not _is_real(self.gamma) or not 0.0 <= self.gamma <= 1.0:
+        if not is_real(self.gamma) or not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
         if self.risk not in RISKS:
             raise ValueError(f"risk must be one of {RISKS}, got {self.risk!r}")
-        if not _is_real(self.risk_lambda) or not math.isfinite(self.risk_lambda):
+        if not is_real(self.risk_lambda) or not math.isfinite(self.risk_lambda):
             raise ValueError(f"risk_lambda must be a finite number, got {self.risk_lambda!r}")
-        if not _is_real(self.cvar_alpha) or not 0.0 < self.cvar_alpha <= 1.0:
+        if not is_real(self.cvar_alpha) or not 0.0 < self.cvar_alpha <= 1.0:
             raise ValueError(f"cvar_alpha must be in (0, 1], got {self.cvar_alpha!r}")
         if self.chunk_size is not None:
-            _check_int("chunk_size", self.chunk_size)
+            check_positive_int("chunk_size", self.chunk_size)
         single = self.propagation == "expectation" or self.num_particles == 1
         if self.risk != "mean" and single:
             raise ValueError(
@@ -186,20 +187,6 @@ class RolloutConfig:
                 + f", so {self.risk!r} would silently equal the mean; use propagation "
                 "'ts1' or 'tsinf' with num_particles > 1, or risk='mean'"
             )
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def _sanitize(scores: Array) -> Array:
-    scores = scores.astype(jnp.float32)
-    return jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
 
 
 def chunked_map(
@@ -271,7 +258,7 @@ def risk_score(
         m = max(1, math.ceil(config.cvar_alpha * num_real - 1e-9))
         worst = jnp.sort(jnp.where(real, returns, jnp.inf), axis=-1)[:, :m]
         score = jnp.mean(worst, axis=-1)
-    return _sanitize(jnp.where(bad, -jnp.inf, score))
+    return sanitize_returns(jnp.where(bad, -jnp.inf, score))
 
 
 def _random_permutations(bits: Array) -> Array:
@@ -359,7 +346,7 @@ def make_particle_objective(
         raise TypeError(f"config must be a RolloutConfig, got {type(config).__name__}")
     if risk_lambda is not None and config.risk != "mean_std":
         raise ValueError(f"risk_lambda applies to risk='mean_std', not risk={config.risk!r}")
-    _check_int("num_members", num_members)
+    check_positive_int("num_members", num_members)
     obs = jnp.asarray(obs, jnp.float32)
     if obs.ndim != 1:
         raise ValueError(f"obs must be one observation [O], got shape {obs.shape}")
@@ -533,7 +520,7 @@ def oracle_objective(
                 dynamics, env_params, kk, env_state, a, gamma=gamma, termination_fn=termination_fn
             )
         )(keys, actions)
-        return _sanitize(ret)
+        return sanitize_returns(ret)
 
     def objective(key: PRNGKey, actions: Array) -> Array:
         keys = jax.random.split(key, actions.shape[0])

@@ -1,22 +1,32 @@
 """Shared types and the shape legend used in every docstring of jaxmbrl.
 
-Shape legend (one letter per axis, the same everywhere in the project):
+Shape legend (one letter per axis, one meaning each, the same everywhere in the project):
 
-=====  ==========================================================
-``B``  batch of independent items (start states, environments, seeds)
+=====  ===================================================================================
+``B``  batch of independent items (start states, environments)
+``S``  seeds (a ``vmap`` axis over whole experiments or episodes)
 ``N``  candidate action sequences scored in one planner iteration
-``K``  elite sequences (CEM, iCEM) or elite ensemble members
+``K``  elite sequences of a planner (CEM, iCEM)
 ``H``  planning horizon (imagined time steps)
 ``P``  particles per candidate sequence
+``Q``  particle slots per candidate (``P`` rounded up to a multiple of ``G``)
+``C``  candidates per chunk of an objective (``chunk_size``)
 ``E``  ensemble members
+``G``  elite ensemble members that propagate particles (one row group each)
+``R``  rows of one member's group in a grouped model call
 ``O``  observation size
 ``A``  action size (continuous) -- discrete actions are ``[]`` int32 indices
 ``D``  number of discrete actions
-``T``  real time steps (an episode) or training epochs
+``T``  real time steps (an episode)
+``J``  episodes of an experiment
+``L``  transitions in a data set (rows of the buffer, training data)
+``V``  held-out validation transitions
 ``M``  minibatch size
+``U``  training epochs
 ``X``  model input size (``O + A``)
 ``Y``  model target size (``O``, plus 1 when the reward is learned)
-=====  ==========================================================
+``F``  feature size of a normaliser (``X`` or ``Y``)
+=====  ===================================================================================
 
 Shapes are written in docstrings as ``[N, H, A] float32``; ``[]`` is a scalar.
 

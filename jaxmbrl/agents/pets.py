@@ -34,10 +34,10 @@ from jaxmbrl.envs import make
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import training
-from jaxmbrl.planners.base import check_at_most, check_positive_int
 from jaxmbrl.planners.registry import make_planner
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective, oracle_objective
 from jaxmbrl.types import Array, PRNGKey
+from jaxmbrl.validation import check_at_most, check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)

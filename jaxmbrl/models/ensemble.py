@@ -41,8 +41,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmbrl.models import normalizer as norm_lib
-from jaxmbrl.planners.base import check_at_most, check_positive_int
 from jaxmbrl.types import Array, PRNGKey, PyTree
+from jaxmbrl.validation import check_at_most, check_positive_int
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "silu": nn.silu,

@@ -41,8 +41,8 @@ from flax import struct
 
 from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import normalizer as norm_lib
-from jaxmbrl.planners.base import check_positive_int, check_range
 from jaxmbrl.types import Array, PRNGKey, PyTree
+from jaxmbrl.validation import check_positive_int, check_range
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,6 @@ usually closes over traced values such as model parameters and the current obser
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -29,6 +28,11 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmbrl.types import Array, Objective, PRNGKey
+from jaxmbrl.validation import (
+    as_float_tuple,
+    check_positive_int,
+    sanitize_returns,
+)
 
 PlanState = Any
 
@@ -58,56 +62,6 @@ class PlanInfo:
     expected_return: Array
 
 
-def _as_float_tuple(name: str, value: Any) -> tuple[float, ...]:
-    try:
-        out = tuple(float(v) for v in value)
-    except TypeError as e:
-        raise ValueError(f"{name} must be a sequence of floats, got {value!r}") from e
-    if not out:
-        raise ValueError(f"{name} must not be empty")
-    if not all(math.isfinite(v) for v in out):
-        raise ValueError(f"{name} must be finite, got {out}")
-    return out
-
-
-def check_positive_int(name: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an ``int >= 1``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def check_at_most(name: str, value: int, limit_name: str, limit: int) -> None:
-    """Raise ``ValueError`` naming both fields unless ``value <= limit`` (e.g. elites and
-    population)."""
-    if value > limit:
-        raise ValueError(f"{name} ({value}) must be <= {limit_name} ({limit})")
-
-
-def check_range(name: str, value: Any, low: float, high: float, *, low_open=False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``low <= value <= high`` (or ``<``)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (low < value if low_open else low <= value) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
-
-
-def check_positive_float(name: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite real number ``> 0``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def check_fraction(name: str, value: Any, *, high_open: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``0 <= value <= 1`` (``< 1`` if open)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and 0 <= value and (value < 1 if high_open else value <= 1)
-    if not ok:
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in [0, 1{bracket}, got {value!r}")
-
-
 @dataclasses.dataclass(frozen=True)
 class ContinuousPlannerConfig:
     """Fields every continuous-action planner shares; subclasses add their own.
@@ -124,8 +78,8 @@ class ContinuousPlannerConfig:
 
     def __post_init__(self):
         check_positive_int("horizon", self.horizon)
-        low = _as_float_tuple("action_low", self.action_low)
-        high = _as_float_tuple("action_high", self.action_high)
+        low = as_float_tuple("action_low", self.action_low)
+        high = as_float_tuple("action_high", self.action_high)
         if len(low) != len(high):
             raise ValueError(
                 f"action_low and action_high must have the same length, got {len(low)} "
@@ -153,19 +107,6 @@ class ContinuousPlannerConfig:
         """``[H, A] float32``: the bounds' midpoint at every step (the neutral plan)."""
         low, high = self.bounds()
         return jnp.broadcast_to((low + high) / 2, (self.horizon, self.action_dim))
-
-
-def sanitize_returns(returns: Array) -> Array:
-    """Map non-finite returns to ``-inf`` so a diverging rollout can never be chosen.
-
-    Args:
-      returns: ``[N] float`` returns.
-
-    Returns:
-      ``[N] float32`` with NaN and +-inf replaced by ``-inf``.
-    """
-    returns = returns.astype(jnp.float32)
-    return jnp.where(jnp.isfinite(returns), returns, -jnp.inf)
 
 
 def shift_sequence(seq: Array, fill: Array) -> Array:
@@ -228,11 +169,6 @@ __all__ = [
     "PlanInfo",
     "PlanState",
     "Planner",
-    "check_at_most",
-    "check_fraction",
-    "check_positive_float",
-    "check_positive_int",
-    "check_range",
     "clip_broadcast",
     "clip_to_bounds",
     "evaluate",

@@ -34,14 +34,12 @@ from jaxmbrl.planners.base import (
     ContinuousPlannerConfig,
     PlanInfo,
     Planner,
-    check_at_most,
-    check_fraction,
-    check_positive_int,
     clip_broadcast,
     evaluate,
     shift_sequence,
 )
 from jaxmbrl.types import Array, Objective, PRNGKey
+from jaxmbrl.validation import check_at_most, check_fraction, check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)

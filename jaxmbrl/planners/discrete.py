@@ -31,15 +31,13 @@ from flax import struct
 from jaxmbrl.planners.base import (
     PlanInfo,
     Planner,
-    check_at_most,
-    check_fraction,
-    check_positive_int,
     evaluate,
     select_best,
     shift_sequence,
 )
 from jaxmbrl.planners.cem import update_best
 from jaxmbrl.types import Array, Objective, PRNGKey
+from jaxmbrl.validation import check_at_most, check_fraction, check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,13 +38,12 @@ from jaxmbrl.planners.base import (
     ContinuousPlannerConfig,
     PlanInfo,
     Planner,
-    check_positive_float,
-    check_positive_int,
     clip_broadcast,
     evaluate,
     shift_sequence,
 )
 from jaxmbrl.types import Array, Objective, PRNGKey
+from jaxmbrl.validation import check_positive_float, check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,12 +18,12 @@ from jaxmbrl.planners.base import (
     ContinuousPlannerConfig,
     PlanInfo,
     Planner,
-    check_positive_int,
     evaluate,
     select_best,
     shift_sequence,
 )
 from jaxmbrl.types import Array, Objective, PRNGKey
+from jaxmbrl.validation import check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,147 @@
+"""Reporting: the machine and versions record, atomic JSON files and the learning curve.
+
+One :func:`machine_record` is written with every result (the command line, the experiment
+runner, the examples and the benchmarks use it), so figures always name the CPU and the
+versions that produced them. Files are written atomically (a temporary file renamed into
+place), so an interrupted write never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+
+# Distributions whose versions every record names.
+_DISTRIBUTIONS = ("jaxmbrl", "jax", "jaxlib", "flax", "optax", "gymnax", "orbax-checkpoint")
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@functools.cache
+def _cpu() -> dict[str, Any]:
+    """CPU model and its bfloat16/AMX flags from ``lscpu`` (Linux), else ``platform``."""
+    info: dict[str, Any] = {"cpu": platform.processor() or "unknown", "cores": os.cpu_count()}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return info
+    lines = out.splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if "Model name" in ln), None)
+    flags = next((ln for ln in lines if ln.startswith("Flags")), "")
+    if model:
+        info["cpu"] = model
+    info["amx_bf16"] = "amx_bf16" in flags
+    info["avx512_bf16"] = "avx512_bf16" in flags
+    return info
+
+
+def machine_record() -> dict[str, Any]:
+    """Versions and machine facts recorded with every result.
+
+    Returns:
+      A JSON-serialisable dict: the versions of jaxmbrl, jax, jaxlib, flax, optax, gymnax and
+      orbax-checkpoint, Python and the platform, the CPU model, core count and
+      bfloat16/AMX flags, the JAX backend, its devices and their kind.
+    """
+    record: dict[str, Any] = {d: _version(d) for d in _DISTRIBUTIONS}
+    record |= {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        **_cpu(),
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "device": str(jax.devices()[0].device_kind),
+    }
+    return record
+
+
+@contextlib.contextmanager
+def _atomic_path(path: str | os.PathLike, suffix: str) -> Iterator[str]:
+    """A temporary path beside ``path`` that replaces it when the block succeeds."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, payload: Any) -> None:
+    """Write ``payload`` as indented JSON to ``path`` atomically (parents must exist)."""
+    with _atomic_path(path, ".json") as tmp, open(tmp, "w") as f:
+        json.dump(payload, f, indent=2)
+        f.write("\n")
+
+
+def save_figure(path: str | os.PathLike, draw: Callable[[Any], None], **subplots: Any) -> None:
+    """Draw with ``draw(ax)`` on a new matplotlib figure and save it to ``path`` atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(**subplots)
+    try:
+        draw(ax)
+        fig.tight_layout()
+        with _atomic_path(path, pathlib.Path(path).suffix) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def plot_learning_curve(results: dict, path: str | os.PathLike) -> None:
+    """A learning-curve PNG of an experiment's ``results`` (see :func:`jaxmbrl.runner.run`).
+
+    Return per planned episode against real steps: the mean over seeds with the min-max band,
+    each seed faintly, and the true-dynamics ("oracle") mean when it was measured.
+    """
+    import numpy as np
+
+    returns = np.asarray(results["episode_returns"], dtype=float)  # [S, J]
+    steps = np.asarray(results["real_steps"], dtype=float).mean(axis=0)
+    oracle = np.asarray(results.get("oracle_returns") or [[]], dtype=float)
+
+    def draw(ax) -> None:
+        for seed_returns in returns:
+            ax.plot(steps, seed_returns, color="tab:blue", alpha=0.25, lw=1)
+        ax.fill_between(steps, returns.min(0), returns.max(0), color="tab:blue", alpha=0.15)
+        ax.plot(steps, returns.mean(0), color="tab:blue", lw=2, marker="o", label="mean")
+        if oracle.shape == returns.shape:
+            label = "same planner, true dynamics (mean)"
+            ax.plot(steps, oracle.mean(0), color="black", ls="--", lw=1, label=label)
+        ax.set_xlabel("real environment steps (random seeding episodes included)")
+        ax.set_ylabel("episode return")
+        n = returns.shape[0]
+        ax.set_title(
+            f"{results.get('algorithm', 'PETS')} on {results['env']} "
+            f"({n} seed{'' if n == 1 else 's'})"
+        )
+        ax.grid(alpha=0.3)
+        ax.legend()
+
+    save_figure(path, draw, figsize=(6.5, 4))
+
+
+__all__ = ["machine_record", "plot_learning_curve", "save_figure", "write_json"]
