@@ -55,7 +55,7 @@ def worker(quick: bool) -> dict:
     model = ens.init(config, jax.random.key(0))
     rollout = RolloutConfig(num_particles=PARTICLES, propagation="ts1")
     reps = 2 if quick else 6
-    out = {"devices": len(jax.devices()), "device_kind": jax.devices()[0].device_kind}
+    out = {"devices": len(jax.devices()), "device": str(jax.devices()[0].device_kind)}
 
     def objective_for(model, obs):
         return make_particle_objective(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import pathlib
 import re
 import statistics
@@ -30,11 +29,12 @@ import time
 
 import jax
 
-from jaxmbrl.agents.pets import PETSConfig, make_pets, run, versions
+from jaxmbrl.agents.pets import PETSConfig, make_pets, run
 from jaxmbrl.models import TrainConfig
+from jaxmbrl.reporting import machine_record
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import ROOT, peer_python
+from common import ROOT, peer_python, write_json
 
 
 def run_peer(steps: int) -> dict | None:
@@ -118,7 +118,7 @@ def main(argv=None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     runners = {}
-    report = {"steps": steps, "quick": args.quick, "jaxmbrl": {}, "versions": versions()}
+    report = {"steps": steps, "quick": args.quick, "jaxmbrl": {}, "machine": machine_record()}
     for dtype in args.dtypes:
         config = PETSConfig.preset(
             "mbrl-lib", num_episodes=1, episode_length=steps, planning_matmul_dtype=dtype
@@ -156,8 +156,7 @@ def main(argv=None) -> dict:
             f"1 seed): {fr['seconds']:.1f} s, returns {fr['episode_returns']}",
             flush=True,
         )
-    (out_dir / "pets_episode.json").write_text(json.dumps(report, indent=2))
-    print(f"wrote {out_dir / 'pets_episode.json'}")
+    write_json(out_dir / "pets_episode.json", report)
     return report
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Planner throughput on the peer workloads, jaxmbrl against mbrl-lib in the same run.
 
-The workloads are those of ``peers/RESULTS.md`` section 2 (mbrl-lib 0.2.0's PETS defaults):
-a 7-member Gaussian ensemble of 4 x 200 SiLU layers with 5 elites propagating, 20 particles,
+The workloads are mbrl-lib 0.2.0's PETS defaults (read from its installed configs): a
+7-member Gaussian ensemble of 4 x 200 SiLU layers with 5 elites propagating, 20 particles,
 TS1 propagation (mbrl-lib's ``random_model``), and
 
 | workload | model | planner | population | elites | iterations | horizon |
@@ -20,11 +20,14 @@ ensemble, plan state donated) per matmul precision (float32, and bfloat16 operan
 float32 accumulation), median [min-max] seconds over repeats after compilation, imagined
 transitions/s, GFLOP/s (matmul FLOPs of the member MLP), percent of the machine's practical
 matmul peak measured in the same run, compile seconds and XLA's temporary memory of the
-compiled call; and mbrl-lib's ``agent.act`` on the same workload (``peers/
-mbrl_lib_plan_bench.py --tuned-malloc``), run *between* the two halves of the jaxmbrl repeats
-so both see the machine in the same state. The speed-up is mbrl-lib's median seconds per call
-over jaxmbrl's (the same planning task; iCEM scores 667 candidates per call here and 680 in
-mbrl-lib, whose populations are rounded to multiples of the ensemble size).
+compiled call; and mbrl-lib's ``agent.act`` on the same workload (timed by the peers'
+planning script, ``mbrl_lib_plan_bench.py`` in ``$JAXMBRL_SHARED/peers``, in the peer
+environment ``PEER_TORCH`` with glibc's malloc tuned so that multi-MB temporaries are not
+mmap'ed and page-faulted on every op; skipped when either is missing), run *between* the two
+halves of the jaxmbrl repeats so both see the machine in the same state. The speed-up is
+mbrl-lib's median seconds per call over jaxmbrl's (the same planning task; iCEM scores 667
+candidates per call here and 680 in mbrl-lib, whose populations are rounded to multiples of
+the ensemble size).
 
 Run: ``python benchmarks/bench_planning.py [--quick] [--out DIR] [--only NAME ...]
 [--dtypes float32 bfloat16] [--propagation ts1] [--no-peer]``; writes ``DIR/planning.json``
@@ -222,7 +225,7 @@ class Runner:
 
 def run_mbrl_lib(name: str, quick: bool) -> dict | None:
     """mbrl-lib's ``agent.act`` on workload ``name`` (tuned malloc); ``None`` without the
-    peer venv."""
+    peer environment or the peers' planning script."""
     script = SHARED / "peers" / "mbrl_lib_plan_bench.py"
     python = peer_python()
     if python is None or not script.exists():

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""True-environment rollouts/s: gymnax's patterns (peers/RESULTS.md section 4) and jaxmbrl's
-oracle objective, in one run.
+"""True-environment rollouts/s: gymnax's own rollout patterns and jaxmbrl's oracle objective,
+in one run.
 
 B environments are rolled out for H steps (200, Pendulum-v1's episode) with random actions:
 
@@ -16,6 +16,11 @@ B environments are rolled out for H steps (200, Pendulum-v1's episode) with rand
 Pendulum-v1 runs every method at B in {1, 64, 1024, 16384}; CartPole-v1, Acrobot-v1 and
 MountainCarContinuous-v0 run the two scan methods and jaxmbrl at B 1024. Reported: median
 [min-max] milliseconds per batch over repeats after compilation, env-steps/s, compile seconds.
+
+For reference, the peers measured the four gymnax methods on Pendulum-v1 (H 200, random
+actions) on an Intel Sapphire Rapids-class 2-vCPU machine: at B 1024, about 4.3 M env-steps/s
+for ``python_loop``, 4.6 M for ``rollout_wrapper``, 8.0 M for ``vmap_scan`` and 35 M for
+``vmap_scan_step_env`` (gymnax's auto-reset in ``env.step`` costs 2.2-4.4x inside a scan).
 
 Run: ``python benchmarks/bench_rollouts.py [--quick] [--out DIR]``; writes
 ``DIR/rollouts.json``.
@@ -183,7 +188,9 @@ def main(argv=None) -> dict:
         "machine": machine(),
         "quick": args.quick,
         "rows": rows,
-        "reference": "peers/RESULTS.md section 4 (gymnax Pendulum-v1, H 200, Intel machine)",
+        "reference": "peers' gymnax Pendulum-v1 rollouts (H 200, B 1024, Intel Sapphire "
+        "Rapids-class 2 vCPU): python_loop 4.3 M, rollout_wrapper 4.6 M, vmap_scan 8.0 M, "
+        "vmap_scan_step_env 35 M env-steps/s",
     }
     write_json(pathlib.Path(args.out) / "rollouts.json", report)
     return report

@@ -9,9 +9,9 @@ seconds (one sample = one row through every member's forward and backward pass).
 
 jaxmbrl is timed after compilation (one compiled ``train`` call of ``--epochs`` epochs per
 repeat, blocked on); mbrl-lib (``benchmarks/peer_mbrl_training.py``, run with the peer
-torch venv and its tuned malloc) after a warm-up epoch. Order: half the jaxmbrl repeats,
-mbrl-lib, the other half, so drift on the shared machine hits both. Results are
-median [min-max]; only the same-run ratio is meaningful across machines.
+environment's python, ``PEER_TORCH``, and tuned malloc) after a warm-up epoch. Order: half
+the jaxmbrl repeats, mbrl-lib, the other half, so drift on the shared machine hits both.
+Results are median [min-max]; only the same-run ratio is meaningful across machines.
 
   .venv/bin/python benchmarks/bench_training.py --out bench_out [--quick] [--grouped]
 
@@ -41,7 +41,7 @@ from jaxmbrl.models import ensemble
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import machine, stats  # noqa: E402
+from common import machine, stats, write_json  # noqa: E402
 
 
 def pendulum_transitions(key, n: int, steps: int = 200):
@@ -120,7 +120,7 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--peer-python",
         default=os.path.join(os.environ.get("PEER_TORCH", "/tmp/peer-torch"), "bin", "python"),
-        help="python of the peer torch venv (built by /work/shared/peers/setup.sh torch)",
+        help="python of the peer environment (PEER_TORCH, default /tmp/peer-torch)",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip mbrl-lib")
     parser.add_argument("--grouped", action="store_true", help="also time predict_grouped")
@@ -158,8 +158,9 @@ def main(argv=None) -> dict:
             peer = run_peer(args.peer_python, data_path, args.epochs, args.repeats)
         else:
             peer = {
-                "status": f"peer venv missing: {args.peer_python} not found; build it with "
-                "PEER_TORCH=/tmp/peer-torch bash /work/shared/peers/setup.sh torch"
+                "status": f"peer environment missing: {args.peer_python} not found (the "
+                "peer environment: mbrl-lib 0.2.0 and torch in PEER_TORCH, default "
+                "/tmp/peer-torch)"
             }
             print("mbrl-lib:", peer["status"])
     jax_times += time_jax(config, tc, state, jdata, args.repeats - half, seed=100)
@@ -201,9 +202,7 @@ def main(argv=None) -> dict:
                 f"predict_grouped {name}: {r['ms']['median']:.2f} ms "
                 f"[{r['ms']['min']:.2f}-{r['ms']['max']:.2f}]"
             )
-    path = out_dir / "bench_training.json"
-    path.write_text(json.dumps(result, indent=2))
-    print("wrote", path)
+    write_json(out_dir / "bench_training.json", result)
     return result
 
 

@@ -23,7 +23,8 @@ import time
 import jax
 import numpy as np
 
-from jaxmbrl.agents.pets import PETSConfig, make_pets, versions
+from jaxmbrl.agents.pets import PETSConfig, make_pets
+from jaxmbrl.reporting import machine_record, write_json
 
 
 def main(argv=None) -> dict:
@@ -82,10 +83,10 @@ def main(argv=None) -> dict:
         "same_sign_fraction": same_sign,
         "closed_loop_return": {"float32": ret32, "bfloat16": ret16},
         "wall_s": time.perf_counter() - t0,
-        "versions": versions(),
+        "machine": machine_record(),
     }
     print(json.dumps(report, indent=2))
-    (out_dir / "bf16_agreement.json").write_text(json.dumps(report, indent=2))
+    write_json(out_dir / "bf16_agreement.json", report)
     return report
 
 

@@ -1,16 +1,20 @@
-"""Shared pieces of the benchmark scripts: machine description, statistics, the matmul peak,
-and where the peer (mbrl-lib) environment lives.
+"""Shared pieces of the benchmark scripts: machine record, statistics, the matmul peak, and
+where the peer (mbrl-lib) environment lives.
 
 Every script in ``benchmarks/`` runs on its own (``python benchmarks/NAME.py --out DIR``) and
-is also run by ``jaxmbrl bench``, which collects the JSON files they write.
+is also run by ``benchmarks/run_all.py`` (which ``jaxmbrl bench`` calls), which collects the
+JSON files they write.
+
+The peer environment is mbrl-lib 0.2.0 with torch in its own virtual environment
+(``PEER_TORCH``, default ``/tmp/peer-torch``); the mbrl-lib columns are left empty when it
+does not exist. ``SHARED`` (``JAXMBRL_SHARED``, default ``../shared`` beside the checkout) is
+where the peers' own benchmark scripts are looked up, if present.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import time
@@ -18,6 +22,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxmbrl import reporting
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("JAXMBRL_SHARED", ROOT.parent / "shared"))
@@ -27,7 +33,8 @@ TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHOLD_"
 
 
 def peer_python() -> pathlib.Path | None:
-    """The peer torch venv's python (``peers/setup.sh``), or ``None`` if it is not built."""
+    """The python of the peer environment (``PEER_TORCH``, default ``/tmp/peer-torch``), or
+    ``None`` if it is not built."""
     python = PEER_TORCH / "bin" / "python"
     return python if python.exists() else None
 
@@ -46,30 +53,10 @@ def fmt(s: dict | None, digits: int = 3) -> str:
 
 
 def machine() -> dict:
-    """CPU model, core count, bf16/AMX flags, accelerator, Python and jax/jaxlib versions."""
-    info = {"platform": platform.platform(), "python": platform.python_version()}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        info["cpu"] = next(
-            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln), "?"
-        )
-        flags = next((ln for ln in out.splitlines() if ln.startswith("Flags")), "")
-        info["amx_bf16"] = "amx_bf16" in flags
-        info["avx512_bf16"] = "avx512_bf16" in flags
-    except OSError:
-        info["cpu"] = platform.processor() or "?"
-    info["cores"] = os.cpu_count()
-    info["jax"] = jax.__version__
-    try:
-        import jaxlib
-
-        info["jaxlib"] = jaxlib.__version__
-    except (ImportError, AttributeError):
-        info["jaxlib"] = "?"
-    info["backend"] = jax.default_backend()
-    info["devices"] = [str(d) for d in jax.devices()]
-    info["device_kind"] = jax.devices()[0].device_kind
-    return info
+    """The machine and versions record of every result: :func:`jaxmbrl.reporting.machine_record`
+    (versions of jaxmbrl, jax, jaxlib and the rest, Python, CPU model, cores, bf16/AMX flags,
+    backend, devices and their kind under ``device``)."""
+    return reporting.machine_record()
 
 
 def timed(fn, reps: int) -> list[float]:
@@ -127,6 +114,8 @@ def matmul_peak(quick: bool) -> dict:
 
 
 def write_json(path: pathlib.Path, report: dict) -> None:
+    """Write ``report`` to ``path`` (folders created) atomically and say so."""
+    path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
+    reporting.write_json(path, report)
     print(f"wrote {path}", flush=True)

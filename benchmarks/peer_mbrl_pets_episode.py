@@ -1,8 +1,11 @@
 """mbrl-lib side of bench_pets_episode.py: one 200-step Pendulum-v1 episode of PETS planning.
 
-Runs in the peer environment (``peers/setup.sh`` builds ``$PEER_TORCH``); builds the agent
-exactly as ``peers/mbrl_lib_plan_bench.py`` does (mbrl-lib 0.2.0's PETS defaults: 7-member
-Gaussian ensemble 4 x 200 SiLU, 5 elites, 20 particles, TS1, CEM 350/35/5, H 15) and calls
+Runs in the peer environment (mbrl-lib 0.2.0 and torch; ``PEER_TORCH``, default
+``/tmp/peer-torch``); builds the agent with the helpers of the peers' planning script
+(``mbrl_lib_plan_bench.py``'s ``ENVS`` and ``build_cfg``, imported from
+``$JAXMBRL_SHARED/peers``, default ``../shared/peers`` beside the checkout), that is with
+mbrl-lib 0.2.0's PETS defaults (7-member Gaussian ensemble 4 x 200 SiLU, 5 elites,
+20 particles, TS1, CEM 350/35/5, H 15), and calls
 ``agent.act(obs)`` on every step of a real gymnasium Pendulum-v1 episode. The model is
 untrained: planning cost does not depend on the weights. Prints one ``RESULT`` line.
 

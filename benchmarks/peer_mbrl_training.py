@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """mbrl-lib 0.2.0 model-training throughput: the peer side of ``bench_training.py``.
 
-Run with the peer torch venv (see ``/work/shared/peers/setup.sh``), not with jaxmbrl's::
+Run with the peer environment's python (mbrl-lib 0.2.0 and torch; ``PEER_TORCH``, default
+``/tmp/peer-torch``), not with jaxmbrl's::
 
   $PEER_TORCH/bin/python benchmarks/peer_mbrl_training.py --data DATA.npz --epochs 5 \
       --repeats 3 --tuned-malloc
@@ -14,8 +15,9 @@ fills a ``ReplayBuffer`` with the transitions in ``DATA.npz`` (arrays ``obs``, `
 lr 7.5e-4, weight decay 3e-5, batch 256, bootstrap iterators, per-epoch validation, no
 early stopping) over ``--epochs`` epochs. Prints one ``RESULT {json}`` line.
 
-Hydra >= 1.1 needs ``_recursive_: false`` on the model config for mbrl 0.2.0 (see
-``/work/shared/peers/RESULTS.md``, note 1); nothing else is changed.
+Hydra >= 1.1 needs ``_recursive_: false`` on the model config for mbrl 0.2.0 (Hydra >= 1.1
+instantiates nested ``_target_`` configs recursively, and model creation then fails on the
+``SiLU`` activation; the flag restores Hydra 1.0's behaviour); nothing else is changed.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def main() -> None:
     parser.add_argument(
         "--tuned-malloc",
         action="store_true",
-        help="re-exec with MALLOC_MMAP_THRESHOLD_=MALLOC_TRIM_THRESHOLD_=4 GiB (see "
-        "RESULTS.md note 6: glibc's default makes torch timings bimodal)",
+        help="re-exec with MALLOC_MMAP_THRESHOLD_=MALLOC_TRIM_THRESHOLD_=4 GiB (glibc's "
+        "default mmaps multi-MB temporaries and page-faults them on every op, which makes "
+        "torch timings bimodal between processes)",
     )
     args = parser.parse_args()
     if args.tuned_malloc and os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:

@@ -9,7 +9,6 @@ particle shuffling (TS1), sampling, rewards and the planner's own work.
 Run: ``python benchmarks/profile_planning_call.py OUT.json``.
 """
 
-import json
 import pathlib
 import statistics
 import sys
@@ -19,6 +18,7 @@ import jax
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench_planning as bp
+from common import write_json
 
 from jaxmbrl.models import ensemble as ens
 
@@ -68,7 +68,7 @@ def main(path: str) -> dict:
                 f"({100 * mlp / call:.0f}% of the call), rest {call - mlp:.4f} s",
                 flush=True,
             )
-    pathlib.Path(path).write_text(json.dumps(out, indent=1))
+    write_json(pathlib.Path(path), out)
     return out
 
 

@@ -1,30 +1,46 @@
-"""``jaxmbrl bench --quick`` runs every benchmark script and writes a complete report."""
+"""``benchmarks/run_all.py --quick`` runs every benchmark script and writes a complete report."""
 
+import importlib.util
 import json
 import math
+import pathlib
+import subprocess
+import sys
 
 import pytest
 from json_numbers import json_numbers as _numbers
 
-from jaxmbrl import bench
-from jaxmbrl.cli import main
+RUN_ALL = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "run_all.py"
+
+
+def _load_run_all():
+    spec = importlib.util.spec_from_file_location("run_all", RUN_ALL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_all = _load_run_all()
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    return out, bench.run(out, quick=True, peer=False, log=None)
+    return out, run_all.run(out, quick=True, peer=False, log=None)
 
 
 def test_every_section_runs_and_is_saved(report):
     out, rep = report
     assert rep["failed"] == {}
-    assert list(rep["sections"]) == list(bench.SECTIONS)
+    assert list(rep["sections"]) == list(run_all.SECTIONS)
     on_disk = json.loads((out / "bench.json").read_text())
     assert on_disk["sections"].keys() == rep["sections"].keys()
     for name in ("bench.md", "planning.png", "scaling.png", "rollouts.png"):
         assert (out / name).stat().st_size > 0, name
     assert rep["machine"]["cores"] >= 1 and rep["machine"]["jax"]
+    assert rep["machine"]["device"] and rep["machine"]["jaxmbrl"]
+    for name, section in rep["sections"].items():
+        assert section["machine"]["cpu"], name  # every section names the machine it ran on
 
 
 def test_all_figures_are_finite_and_positive_where_they_are_rates(report):
@@ -59,12 +75,31 @@ def test_sharded_runs_choose_the_same_actions(report):
             assert r[part]["max_action_diff_vs_first"] < 1e-4
 
 
-def test_cli_rejects_unknown_section(capsys):
-    assert main(["bench", "--only", "nope"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
+def test_script_rejects_unknown_section_in_one_line_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(RUN_ALL), "--out", str(out), "--only", "planning", "nope"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("run_all: error: ") and "invalid choice" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+    assert not out.exists()
 
 
 def test_run_rejects_unknown_section_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="unknown bench sections \\['nope'\\]"):
-        bench.run(tmp_path / "out", sections=["planning", "nope"], log=None)
+        run_all.run(tmp_path / "out", sections=["planning", "nope"], log=None)
     assert not (tmp_path / "out").exists()
+
+
+def test_script_exits_1_and_names_the_failed_sections(tmp_path, monkeypatch, capsys):
+    def failing_run(out, **kwargs):
+        assert kwargs["sections"] == ["rollouts"] and kwargs["peer"] is False
+        pathlib.Path(out, "bench.md").write_text("# jaxmbrl bench\n")
+        return {"sections": {}, "failed": {"rollouts": "boom"}}
+
+    monkeypatch.setattr(run_all, "run", failing_run)
+    code = run_all.main(["--out", str(tmp_path / "o"), "--only", "rollouts", "--no-peer"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert captured.out == "# jaxmbrl bench\n"
+    assert captured.err == "run_all: failed sections: rollouts\n"

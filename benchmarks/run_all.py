@@ -1,4 +1,5 @@
-"""``jaxmbrl bench``: run the benchmark scripts of ``benchmarks/`` and write one report.
+#!/usr/bin/env python
+"""Run every benchmark section of ``benchmarks/`` and write one report.
 
 Each section is one script, run in its own process (so one section's compiled programs and
 memory do not colour the next), which writes its JSON into the output folder:
@@ -17,24 +18,38 @@ end_to_end    ``bench_pets_episode.py``    seconds per PETS episode (vs mbrl-lib
 devices       ``bench_devices.py``         1 -> 2 devices through ``jax.sharding``
 ============  ===========================  ==============================================
 
-:func:`run` then writes ``bench.json`` (every section's results, the machine, the versions,
-the command), ``bench.md`` (the tables) and PNG plots. Every figure is a median with min and
-max over repeats after compilation. The mbrl-lib columns are filled when the peer environment
-exists (``../shared/peers/setup.sh``; ``PEER_TORCH`` names its folder).
+:func:`run` then writes ``bench.json`` (every section's results, the machine record, the
+command), ``bench.md`` (the tables) and PNG plots. Every figure is a median with min and max
+over repeats after compilation. The mbrl-lib columns are filled when the peer environment
+(``PEER_TORCH``, default ``/tmp/peer-torch``) exists and ``--no-peer`` is not given.
 
-The scripts live in the source checkout (``benchmarks/`` next to the package); ``jaxmbrl
-bench`` needs one (``pip install -e .``).
+Run: ``python benchmarks/run_all.py --out DIR [--quick] [--only SECTION ...] [--no-peer]``
+(``jaxmbrl bench`` runs this script). It prints ``bench.md`` at the end. Exit codes: 0 when
+every section ran, 1 when a section failed (they are listed on stderr), 2 for bad arguments
+(one line on stderr, nothing run and no folder created), 130 when interrupted.
+Run it on a quiet machine: the full run takes about 25 minutes on a 2-core CPU, ``--quick``
+about 2.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import fmt
+
+from jaxmbrl import reporting
+
+HERE = pathlib.Path(__file__).resolve().parent
 
 SECTIONS = {
     "planning": ("bench_planning.py", "planning.json"),
@@ -44,17 +59,8 @@ SECTIONS = {
     "end_to_end": ("bench_pets_episode.py", "pets_episode.json"),
     "devices": ("bench_devices.py", "devices.json"),
 }
-
-
-def benchmarks_dir() -> pathlib.Path:
-    """The ``benchmarks/`` folder of the source checkout this package was installed from."""
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
-    if not (path / "bench_planning.py").exists():
-        raise FileNotFoundError(
-            f"jaxmbrl bench needs the source checkout's benchmarks/ folder (looked in {path}); "
-            "clone the repository and install it with `pip install -e .`"
-        )
-    return path
+# Sections that compare with mbrl-lib and take ``--no-peer``.
+PEER_SECTIONS = ("planning", "training", "end_to_end")
 
 
 def run(
@@ -64,30 +70,35 @@ def run(
     sections: Sequence[str] | None = None,
     peer: bool = True,
     log: Callable[[str], None] | None = print,
+    command: str | None = None,
 ) -> dict:
     """Run the benchmark sections and write ``bench.json``, ``bench.md`` and the plots.
 
     Args:
-      out_dir: output folder (created).
+      out_dir: output folder (created, after the section names are checked).
       quick: smoke mode: every script with ``--quick`` (small workloads, few repeats;
         about 2 minutes in all on a 2-core CPU).
       sections: a subset of :data:`SECTIONS` (default: all, in that order).
-      peer: also run mbrl-lib where a section compares with it (when its venv exists).
+      peer: also run mbrl-lib where a section compares with it (when its environment exists).
       log: where the scripts' output lines go (``None``: silent).
+      command: the command line recorded in the report (default: this process's).
 
     Returns:
       The report dict written to ``bench.json``: ``{"sections": {name: script JSON},
-      "failed": {name: error tail}, "seconds": {name: wall seconds}, ...}``.
+      "failed": {name: output tail}, "seconds": {name: wall seconds}, "machine": the first
+      section's machine record, "command", "quick"}``.
+
+    Raises:
+      ValueError: an unknown section name (before anything is run or created).
     """
-    names = list(sections or SECTIONS)
+    names = list(dict.fromkeys(sections or SECTIONS))
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         raise ValueError(f"unknown bench sections {unknown}; choose from {list(SECTIONS)}")
-    bench = benchmarks_dir()
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {
-        "command": " ".join(sys.argv),
+        "command": command if command is not None else shlex.join(sys.argv),
         "quick": quick,
         "sections": {},
         "failed": {},
@@ -95,13 +106,13 @@ def run(
     }
     for name in names:
         script, result_file = SECTIONS[name]
-        cmd = [sys.executable, str(bench / script), "--out", str(out)]
+        cmd = [sys.executable, str(HERE / script), "--out", str(out)]
         if quick:
             cmd.append("--quick")
-        if not peer and name in ("planning", "training", "end_to_end"):
+        if not peer and name in PEER_SECTIONS:
             cmd.append("--no-peer")
         if log:
-            log(f"== {name}: {' '.join(cmd[1:])}")
+            log(f"== {name}: {shlex.join(cmd[1:])}")
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -121,20 +132,15 @@ def run(
                 log(f"!! {name} failed (exit {code})")
             continue
         report["sections"][name] = json.loads(path.read_text())
-    first = next(iter(report["sections"].values()), {})
-    report["machine"] = first.get("machine")
-    (out / "bench.json").write_text(json.dumps(report, indent=2))
+    report["machine"] = next(
+        (s["machine"] for s in report["sections"].values() if s.get("machine")), None
+    )
+    reporting.write_json(out / "bench.json", report)
     (out / "bench.md").write_text(markdown(report))
     plots(report, out)
     if log:
         log(f"wrote {out / 'bench.json'}, {out / 'bench.md'} and plots")
     return report
-
-
-def _fmt(s: dict | None, digits: int = 3) -> str:
-    if not s:
-        return "n/a"
-    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}-{s['max']:.{digits}f}]"
 
 
 def markdown(report: dict) -> str:
@@ -144,14 +150,13 @@ def markdown(report: dict) -> str:
     if m:
         lines += [
             f"Machine: {m.get('cpu')}, {m.get('cores')} cores, backend {m.get('backend')} "
-            f"({m.get('device_kind')}), jax {m.get('jax')}, jaxlib {m.get('jaxlib')}, "
+            f"({m.get('device')}), jax {m.get('jax')}, jaxlib {m.get('jaxlib')}, "
             f"Python {m.get('python')}. Command: `{report['command']}`"
             + (" (quick mode: smoke figures only)" if report["quick"] else ""),
             "",
         ]
     sec = report["sections"]
     if "planning" in sec:
-        sys.path.insert(0, str(benchmarks_dir()))
         from bench_planning import markdown as planning_md
 
         lines += ["## Planning (seconds per planning call; speed-up = mbrl-lib / jaxmbrl)", ""]
@@ -185,7 +190,7 @@ def markdown(report: dict) -> str:
         lines += [
             "## Model training (samples/s)",
             "",
-            f"jaxmbrl {_fmt(js, 0)}; mbrl-lib "
+            f"jaxmbrl {fmt(js, 0)}; mbrl-lib "
             + (f"{peer['samples_per_s_median']:,.0f}" if "samples_per_s_median" in peer else "n/a")
             + (f"; ratio {ratio:.2f}x" if ratio else ""),
             "",
@@ -197,7 +202,7 @@ def markdown(report: dict) -> str:
         for r in sec["rollouts"]["rows"]:
             lines.append(
                 f"| {r['env']} | {r['method']} | {r['batch']} | {r['horizon']} | "
-                f"{_fmt(r['ms_per_batch'])} | {r['env_steps_per_s']:,.0f} | "
+                f"{fmt(r['ms_per_batch'])} | {r['env_steps_per_s']:,.0f} | "
                 f"{r['compile_s']:.2f} |"
             )
         lines.append("")
@@ -209,7 +214,7 @@ def markdown(report: dict) -> str:
         for axis, points in s["curves"].items():
             for p in points:
                 lines.append(
-                    f"| {axis} | {p['value']} | {_fmt(p['seconds'], 4)} | "
+                    f"| {axis} | {p['value']} | {fmt(p['seconds'], 4)} | "
                     f"{p['transitions_per_s']:,.0f} | {p['compile_s']:.2f} | "
                     f"{p['memory_mib'] or 0:.1f} |"
                 )
@@ -222,7 +227,7 @@ def markdown(report: dict) -> str:
             for part in ("candidates", "seeds"):
                 p = r[part]
                 lines.append(
-                    f"| {r['devices']} | {part} | {_fmt(p['seconds'])} | "
+                    f"| {r['devices']} | {part} | {fmt(p['seconds'])} | "
                     f"{p['speedup_vs_first']:.2f}x | {p['max_action_diff_vs_first']:.1e} |"
                 )
         lines.append("")
@@ -235,84 +240,148 @@ def markdown(report: dict) -> str:
 
 
 def plots(report: dict, out: pathlib.Path) -> list[pathlib.Path]:
-    """``planning.png`` (speed-ups), ``scaling.png`` and ``rollouts.png``, where measured."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """``planning.png`` (throughput), ``scaling.png`` and ``rollouts.png``, where measured."""
     written = []
     sec = report["sections"]
     if "planning" in sec and sec["planning"]["rows"]:
         rows = sec["planning"]["rows"]
-        dtypes = list(rows[0]["jaxmbrl"])
-        fig, ax = plt.subplots(figsize=(9, 4))
-        width = 0.8 / len(dtypes)
-        for i, d in enumerate(dtypes):
-            tps = [r["jaxmbrl"][d]["transitions_per_s"] / 1e6 for r in rows]
-            ax.bar([j + i * width for j in range(len(rows))], tps, width, label=f"jaxmbrl {d}")
-        peer = [
-            (j, r["mbrl_lib"]["transitions_per_call"] / r["mbrl_lib"]["seconds"]["median"] / 1e6)
-            for j, r in enumerate(rows)
-            if r.get("mbrl_lib") and "seconds" in r["mbrl_lib"]
-        ]
-        if peer:
-            ax.bar(
-                [j + len(dtypes) * width for j, _ in peer],
-                [v for _, v in peer],
-                width,
-                label="mbrl-lib (tuned malloc)",
-                color="grey",
-            )
-        ax.set_xticks([j + width * len(dtypes) / 2 for j in range(len(rows))])
-        ax.set_xticklabels([r["workload"] for r in rows], rotation=30, ha="right")
-        ax.set_ylabel("imagined transitions / s (millions)")
-        ax.set_title("Planning throughput, same run")
-        ax.legend()
-        fig.tight_layout()
+
+        def draw_planning(ax) -> None:
+            dtypes = list(rows[0]["jaxmbrl"])
+            width = 0.8 / len(dtypes)
+            for i, d in enumerate(dtypes):
+                tps = [r["jaxmbrl"][d]["transitions_per_s"] / 1e6 for r in rows]
+                x = [j + i * width for j in range(len(rows))]
+                ax.bar(x, tps, width, label=f"jaxmbrl {d}")
+            peer = [
+                (j, r["mbrl_lib"]["transitions_per_call"] / r["mbrl_lib"]["seconds"]["median"])
+                for j, r in enumerate(rows)
+                if r.get("mbrl_lib") and "seconds" in r["mbrl_lib"]
+            ]
+            if peer:
+                ax.bar(
+                    [j + len(dtypes) * width for j, _ in peer],
+                    [v / 1e6 for _, v in peer],
+                    width,
+                    label="mbrl-lib (tuned malloc)",
+                    color="grey",
+                )
+            ax.set_xticks([j + width * len(dtypes) / 2 for j in range(len(rows))])
+            ax.set_xticklabels([r["workload"] for r in rows], rotation=30, ha="right")
+            ax.set_ylabel("imagined transitions / s (millions)")
+            ax.set_title("Planning throughput, same run")
+            ax.legend()
+
         written.append(out / "planning.png")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        reporting.save_figure(written[-1], draw_planning, figsize=(9, 4))
     if "scaling" in sec:
         curves = sec["scaling"]["curves"]
-        fig, axes = plt.subplots(2, len(curves), figsize=(3.2 * len(curves), 5.5), squeeze=False)
-        for i, (axis, points) in enumerate(curves.items()):
-            xs = [p["value"] for p in points]
-            axes[0, i].plot(xs, [p["transitions_per_s"] / 1e6 for p in points], "o-")
-            axes[0, i].set_title(axis)
-            axes[0, i].set_ylim(bottom=0)
-            axes[1, i].plot(xs, [p["compile_s"] for p in points], "s-", label="compile s")
-            axes[1, i].plot(
-                xs, [(p["memory_mib"] or 0) / 100 for p in points], "^-", label="memory / 100 MiB"
-            )
-            axes[1, i].set_xlabel(axis)
-            axes[1, i].set_ylim(bottom=0)
-            if len(xs) > 1 and max(xs) / max(min(xs), 1) > 10:
-                axes[0, i].set_xscale("log")
-                axes[1, i].set_xscale("log")
-        axes[0, 0].set_ylabel("M transitions / s")
-        axes[1, 0].legend(fontsize=7)
-        fig.tight_layout()
+
+        def draw_scaling(axes) -> None:
+            for i, (axis, points) in enumerate(curves.items()):
+                xs = [p["value"] for p in points]
+                axes[0, i].plot(xs, [p["transitions_per_s"] / 1e6 for p in points], "o-")
+                axes[0, i].set_title(axis)
+                axes[0, i].set_ylim(bottom=0)
+                axes[1, i].plot(xs, [p["compile_s"] for p in points], "s-", label="compile s")
+                memory = [(p["memory_mib"] or 0) / 100 for p in points]
+                axes[1, i].plot(xs, memory, "^-", label="memory / 100 MiB")
+                axes[1, i].set_xlabel(axis)
+                axes[1, i].set_ylim(bottom=0)
+                if len(xs) > 1 and max(xs) / max(min(xs), 1) > 10:
+                    axes[0, i].set_xscale("log")
+                    axes[1, i].set_xscale("log")
+            axes[0, 0].set_ylabel("M transitions / s")
+            axes[1, 0].legend(fontsize=7)
+
         written.append(out / "scaling.png")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        reporting.save_figure(
+            written[-1],
+            draw_scaling,
+            nrows=2,
+            ncols=len(curves),
+            figsize=(3.2 * len(curves), 5.5),
+            squeeze=False,
+        )
     if "rollouts" in sec:
         rows = [r for r in sec["rollouts"]["rows"] if r["env"] == "Pendulum-v1"]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for method in dict.fromkeys(r["method"] for r in rows):
-            pts = [(r["batch"], r["env_steps_per_s"]) for r in rows if r["method"] == method]
-            ax.plot([b for b, _ in pts], [v for _, v in pts], "o-", label=method)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("batch B (environments)")
-        ax.set_ylabel("env-steps / s")
-        ax.set_title("Pendulum-v1 true-environment rollouts")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
+
+        def draw_rollouts(ax) -> None:
+            for method in dict.fromkeys(r["method"] for r in rows):
+                pts = [(r["batch"], r["env_steps_per_s"]) for r in rows if r["method"] == method]
+                ax.plot([b for b, _ in pts], [v for _, v in pts], "o-", label=method)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("batch B (environments)")
+            ax.set_ylabel("env-steps / s")
+            ax.set_title("Pendulum-v1 true-environment rollouts")
+            ax.legend(fontsize=8)
+
         written.append(out / "rollouts.png")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        reporting.save_figure(written[-1], draw_rollouts, figsize=(6, 4))
     return written
 
 
-__all__ = ["SECTIONS", "benchmarks_dir", "markdown", "plots", "run"]
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="run_all",
+        description="Runs the benchmark scripts of benchmarks/ one after the other (each in "
+        "its own process) and writes DIR/bench.json, DIR/bench.md, DIR/*.png and every "
+        "section's own JSON. mbrl-lib runs in the same run where the peer environment exists "
+        "(PEER_TORCH, default /tmp/peer-torch). Run it on a quiet machine: the full run takes "
+        "about 25 minutes on a 2-core CPU; --quick about 2. Exit codes: 0 all sections ran, "
+        "1 a section failed, 2 bad arguments.",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small workloads")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SECTIONS),
+        default=None,
+        metavar="SECTION",
+        help=f"sections to run, of {', '.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="do not run mbrl-lib")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks from the command line; returns the exit code (see the module doc)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = pathlib.Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        parser.error(f"cannot create --out {args.out!r}: {e.strerror or e}")
+    command = shlex.join([sys.executable, *sys.argv] if argv is None else ["run_all", *argv])
+    log = lambda line: print(line, flush=True)
+    try:
+        report = run(
+            out,
+            quick=args.quick,
+            sections=args.only,
+            peer=not args.no_peer,
+            log=log,
+            command=command,
+        )
+    except KeyboardInterrupt:
+        print("run_all: interrupted", file=sys.stderr)
+        return 130
+    print((out / "bench.md").read_text(), end="", flush=True)
+    if report["failed"]:
+        print(f"run_all: failed sections: {', '.join(report['failed'])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
