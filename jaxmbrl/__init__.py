@@ -1,7 +1,23 @@
 """jaxmbrl: a JAX-accelerated, vectorized planning engine for model-based RL."""
 
-from jaxmbrl import agents, buffer, envs, models, planners, rollouts, sharding, types
+from jaxmbrl import (
+    agents,
+    buffer,
+    envs,
+    experiments,
+    models,
+    mpc,
+    planners,
+    reporting,
+    rollouts,
+    runner,
+    sharding,
+    types,
+    validation,
+)
 from jaxmbrl.agents.pets import PETSConfig, make_pets
+from jaxmbrl.envs import EnvSpec, Environment
+from jaxmbrl.models import ModelSpec
 from jaxmbrl.planners import (
     CEMConfig,
     ICEMConfig,
@@ -14,6 +30,7 @@ from jaxmbrl.planners import (
     mppi,
     random_shooting,
 )
+from jaxmbrl.planners.registry import PlannerSpec
 from jaxmbrl.rollouts import (
     RolloutConfig,
     make_objective,
@@ -21,33 +38,44 @@ from jaxmbrl.rollouts import (
     oracle_objective,
     rollout_return,
 )
+from jaxmbrl.types import ActionSpace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionSpace",
     "CEMConfig",
+    "EnvSpec",
+    "Environment",
     "ICEMConfig",
     "MPPIConfig",
+    "ModelSpec",
     "PETSConfig",
     "PlanInfo",
     "Planner",
+    "PlannerSpec",
     "RandomShootingConfig",
     "RolloutConfig",
     "agents",
     "buffer",
     "cem",
     "envs",
+    "experiments",
     "icem",
     "make_objective",
     "make_particle_objective",
     "make_pets",
     "models",
+    "mpc",
     "mppi",
     "oracle_objective",
     "planners",
     "random_shooting",
+    "reporting",
     "rollout_return",
     "rollouts",
+    "runner",
     "sharding",
     "types",
+    "validation",
 ]

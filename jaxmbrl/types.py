@@ -47,10 +47,13 @@ The core contracts
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import jax
+
+from jaxmbrl import validation
 
 Array = jax.Array
 PRNGKey = jax.Array
@@ -67,3 +70,58 @@ TerminationFn = Callable[[Array, Array, Array], Array]
 
 Objective = Callable[[PRNGKey, Array], Array]
 """``(key, actions [N, H, A]) -> returns [N] float32``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionSpace:
+    """The actions a planner may choose: a box of ``A`` bounds, or ``D`` discrete actions.
+
+    Planners see actions only through this record (never an environment library's space).
+    Build it with :meth:`box` or :meth:`discrete`.
+
+    Attributes:
+      low: ``A`` lower bounds (a box), or ``None`` (discrete).
+      high: ``A`` upper bounds, each ``>= low`` (a box), or ``None``.
+      num_actions: ``D >= 1`` (discrete), or ``None`` (a box).
+    """
+
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
+    num_actions: int | None = None
+
+    def __post_init__(self):
+        if self.num_actions is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("an ActionSpace is a box (low, high) or discrete, not both")
+            validation.check_positive_int("num_actions", self.num_actions)
+            return
+        if self.low is None or self.high is None:
+            raise ValueError("an ActionSpace needs low and high (a box) or num_actions")
+        low = validation.as_float_tuple("action_low", self.low)
+        high = validation.as_float_tuple("action_high", self.high)
+        if len(low) != len(high):
+            raise ValueError(
+                f"action_low and action_high must have the same length, got {len(low)} "
+                f"and {len(high)}"
+            )
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    @classmethod
+    def box(cls, low, high) -> ActionSpace:
+        """Continuous actions ``[A] float32`` in ``[low, high]`` (sequences of ``A`` floats)."""
+        return cls(low=tuple(low), high=tuple(high))
+
+    @classmethod
+    def discrete(cls, num_actions: int) -> ActionSpace:
+        """Discrete actions ``[] int32`` in ``0..D-1``."""
+        return cls(num_actions=num_actions)
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.num_actions is not None
+
+    @property
+    def model_dim(self) -> int:
+        """The action's size as a model input: ``A`` (a box) or ``D`` (one-hot)."""
+        return self.num_actions if self.is_discrete else len(self.low)

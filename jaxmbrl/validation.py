@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
-from jaxmbrl.types import Array
+Array = jax.Array
 
 
 def is_real(value: Any) -> bool:

@@ -97,11 +97,11 @@ def planner_results() -> dict[str, np.ndarray]:
 
 
 def oracle_mpc_results() -> dict[str, np.ndarray]:
-    from jaxmbrl.agents.mpc import run_episode
-    from jaxmbrl.envs import make
+    from jaxmbrl.envs import load
+    from jaxmbrl.mpc import run_episode
     from jaxmbrl.planners import CEMConfig, cem
 
-    env, env_params = make("Pendulum-v1")
+    _, env = load("Pendulum-v1")
     planner = cem(
         CEMConfig(
             horizon=8,
@@ -112,7 +112,7 @@ def oracle_mpc_results() -> dict[str, np.ndarray]:
             num_iterations=2,
         )
     )
-    result = jax.jit(lambda k: run_episode(env, env_params, planner, k, num_steps=12))(
+    result = jax.jit(lambda k: run_episode(env, planner, k, num_steps=12))(
         jax.random.key(3)
     )
     return {
@@ -135,25 +135,25 @@ PETS_CASES = {
 
 def pets_config(case: str):
     from jaxmbrl.agents.pets import PETSConfig
+    from jaxmbrl.models import ModelSpec
     from jaxmbrl.models.training import TrainConfig
+    from jaxmbrl.planners.registry import PlannerSpec
     from jaxmbrl.rollouts import RolloutConfig
 
     env_name, overrides = PETS_CASES[case]
-    base = dict(
+    overrides = dict(overrides)
+    name = overrides.pop("planner", "auto")
+    options = {"num_samples": 32, "num_iterations": 2, **overrides}
+    return PETSConfig(
         env_name=env_name,
         num_episodes=2,
         episode_length=15,
-        horizon=6,
-        num_samples=32,
-        num_iterations=2,
+        planner=PlannerSpec(name, horizon=6, options=options),
         rollout=RolloutConfig(num_particles=4, propagation="ts1"),
-        ensemble_size=3,
-        model_elites=2,
-        hidden_sizes=(16, 16),
+        model=ModelSpec(num_members=3, num_elites=2, hidden_sizes=(16, 16)),
         train=TrainConfig(max_epochs=5, patience=30, learning_rate=1e-3),
         learned_reward=True if case == "pendulum_learned_reward" else None,
     )
-    return PETSConfig(**(base | overrides))
 
 
 def pets_results(case: str) -> dict[str, np.ndarray]:
@@ -171,8 +171,8 @@ def pets_results(case: str) -> dict[str, np.ndarray]:
         f"{p}/val_error": np.asarray(log.val_error),
         f"{p}/elite_idx": np.asarray(state.model.elite_idx),
         f"{p}/rewards": np.asarray(stats.rewards),
-        f"{p}/imagined_returns": np.asarray(stats.imagined_returns),
-        f"{p}/valid": np.asarray(stats.valid),
+        f"{p}/imagined_returns": np.asarray(stats.expected_returns),
+        f"{p}/valid": np.asarray(stats.alive),
         f"{p}/oracle_rewards": np.asarray(oracle.rewards),
         f"{p}/buffer_obs": np.asarray(state.buffer.data["obs"]),
         f"{p}/buffer_action": np.asarray(state.buffer.data["action"]),
@@ -180,9 +180,9 @@ def pets_results(case: str) -> dict[str, np.ndarray]:
 
 
 def runner_results() -> dict[str, np.ndarray]:
-    from jaxmbrl.agents.pets import run
+    from jaxmbrl.experiments import run_pets
 
-    results = run(pets_config("pendulum_cem"), [2, 9], log=None, oracle=True)
+    results = run_pets(pets_config("pendulum_cem"), [2, 9], log=None, oracle=True)
     return {
         f"runner/{name}": np.asarray(results[name], np.float64)
         for name in (

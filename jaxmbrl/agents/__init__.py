@@ -1,5 +1,5 @@
-"""Agents: whole control loops compiled as ``lax.scan``, seeds as a ``vmap`` axis."""
+"""Algorithms as pure functions: ``make_<algorithm>(config)`` returns a NamedTuple of them."""
 
-from jaxmbrl.agents.mpc import EpisodeResult, ObjectiveFactory, run_episode, run_seeds
+from jaxmbrl.agents.pets import PETS, PETSConfig, PETSState, make_pets, pets_setup
 
-__all__ = ["EpisodeResult", "ObjectiveFactory", "run_episode", "run_seeds"]
+__all__ = ["PETS", "PETSConfig", "PETSState", "make_pets", "pets_setup"]

@@ -1,7 +1,9 @@
-"""Environments by name, and a gymnax environment's true dynamics as a dynamics step.
+"""The gymnax family: environments by name, their spec and pure functions, true dynamics.
 
-``make("Pendulum-v1")`` returns gymnax's ``(env, env_params)``; jaxmbrl's own environments
-(``PointMass-v0``) are available under the same call. :func:`true_dynamics` turns an
+``load("Pendulum-v1")`` returns the environment layer's ``(EnvSpec, Environment)``;
+``make("Pendulum-v1")`` returns gymnax's own ``(env, env_params)``. jaxmbrl's own
+environments (``PointMass-v0``) and any user environment with gymnax's interface
+(``"package.module:function"``) load the same way. :func:`true_dynamics` turns an
 environment's pure ``step_env`` into the library's dynamics-step contract, so the real
 simulator can serve as a perfect model (the "oracle" upper bound).
 """
@@ -9,13 +11,18 @@ simulator can serve as a perfect model (the "oracle" upper bound).
 from __future__ import annotations
 
 import importlib
+import math
 
 import gymnax
 import jax.numpy as jnp
-from gymnax.environments.environment import Environment
+import numpy as np
+from gymnax.environments import spaces
+from gymnax.environments.environment import Environment as GymnaxEnv
 
 from jaxmbrl.envs.point_mass import PointMass
-from jaxmbrl.types import DynamicsStep
+from jaxmbrl.envs.reward_fns import known_functions
+from jaxmbrl.envs.spec import Environment, EnvSpec
+from jaxmbrl.types import ActionSpace, DynamicsStep, PyTree
 
 _OWN_ENVS = {"PointMass-v0": PointMass}
 
@@ -64,7 +71,7 @@ def _load_user_env(spec: str, **env_kwargs):
     if not callable(fn):
         raise ValueError(f"module {module_name!r} has no function {attr!r}")
     out = fn(**env_kwargs)
-    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Environment)):
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], GymnaxEnv)):
         raise ValueError(
             f"{spec} must return a gymnax (env, env_params) pair, got {type(out).__name__}"
         )
@@ -83,3 +90,73 @@ def true_dynamics(env) -> DynamicsStep:
         return next_state, jnp.asarray(reward, jnp.float32).reshape(())
 
     return step
+
+
+def action_space(space) -> ActionSpace:
+    """A gymnax ``Box`` or ``Discrete`` space as the library's :class:`ActionSpace`.
+
+    A box's bounds are broadcast to its shape and flattened (``A`` floats each; a scalar
+    shape counts as ``A = 1``).
+    """
+    if isinstance(space, spaces.Discrete):
+        return ActionSpace.discrete(int(space.n))
+    if isinstance(space, spaces.Box):
+        shape = tuple(space.shape) or (1,)
+        low = np.broadcast_to(np.asarray(space.low, np.float32), shape).reshape(-1)
+        high = np.broadcast_to(np.asarray(space.high, np.float32), shape).reshape(-1)
+        return ActionSpace.box([float(v) for v in low], [float(v) for v in high])
+    raise ValueError(f"unsupported action space {type(space).__name__}")
+
+
+def spec(name: str, env, env_params: PyTree, episode_length: int | None = None) -> EnvSpec:
+    """The :class:`EnvSpec` of a gymnax environment (``episode_length`` overrides its limit)."""
+    obs_dim = int(math.prod(env.observation_space(env_params).shape))
+    length = episode_length or int(env_params.max_steps_in_episode)
+    return EnvSpec(
+        name=name,
+        obs_dim=obs_dim,
+        action=action_space(env.action_space(env_params)),
+        episode_length=length,
+    )
+
+
+def functions(env, env_params: PyTree, name: str | None = None) -> Environment:
+    """A gymnax environment's pure functions as an :class:`Environment`.
+
+    ``env_params`` may be traced (build the record inside the traced function, e.g. to vmap
+    over domain-randomised parameters). ``step`` is ``step_env``: no automatic reset. The
+    known reward and termination functions are looked up by ``name`` (a registered id), or
+    by the environment's own ``name`` for a ``module:function`` or when ``name`` is ``None``.
+    """
+    space = env.action_space(env_params)
+
+    def reset(key):
+        return env.reset_env(key, env_params)
+
+    def step(key, state, action):
+        next_obs, next_state, reward, done, _ = env.step_env(key, state, action, env_params)
+        reward = jnp.asarray(reward, jnp.float32).reshape(())
+        return next_obs, next_state, reward, jnp.asarray(done, bool).reshape(())
+
+    def oracle_objective(state, gamma: float = 1.0, chunk_size: int | None = None):
+        from jaxmbrl.rollouts import oracle_objective as oracle
+
+        return oracle(env, env_params, state, gamma=gamma, chunk_size=chunk_size)
+
+    lookup = env.name if name is None or ":" in name else name
+    reward_fn, termination_fn = known_functions(lookup, env_params)
+    return Environment(
+        reset=reset,
+        step=step,
+        sample_action=space.sample,
+        oracle_objective=oracle_objective,
+        reward_fn=reward_fn,
+        termination_fn=termination_fn,
+    )
+
+
+def load(name: str, episode_length: int | None = None, **env_kwargs) -> tuple[EnvSpec, Environment]:
+    """Load an environment by name as ``(EnvSpec, Environment)`` (see :func:`make` for the
+    names; ``episode_length`` overrides the environment's time limit)."""
+    env, env_params = make(name, **env_kwargs)
+    return spec(name, env, env_params, episode_length), functions(env, env_params, name)

@@ -17,11 +17,13 @@ from jaxmbrl.models.ensemble import (
     sample_grouped,
 )
 from jaxmbrl.models.normalizer import NormalizerState
+from jaxmbrl.models.spec import ModelSpec
 from jaxmbrl.models.training import TrainConfig, TrainLog, evaluate, train
 
 __all__ = [
     "EnsembleConfig",
     "EnsembleState",
+    "ModelSpec",
     "NormalizerState",
     "TrainConfig",
     "TrainLog",

@@ -1,17 +1,22 @@
-"""Planners by name for an action space: what the command line and the agents use.
+"""Planners by name: the one place that knows every planner, its options and ``"auto"``.
 
-``make_planner("cem", space, horizon=30, num_samples=350)`` picks the continuous or discrete
-variant from a gymnax action space, builds its validated config and returns
-``(planner, config)``. Library users who know their planner call its factory directly.
+A :class:`PlannerSpec` is a planner chosen by name with every option but the action bounds
+(which come from the environment); :func:`build` turns it into a planner for an
+:class:`~jaxmbrl.types.ActionSpace`::
+
+    spec = PlannerSpec("mppi", horizon=40, options={"num_samples": 200, "temperature": 0.5})
+    planner, config = build(spec, ActionSpace.box([-2.0], [2.0]))
+
+Continuous and discrete action spaces have their own variants of ``"random"`` and ``"cem"``;
+``"auto"`` is MPPI for continuous and CEM for discrete actions. Library users who know their
+planner call its factory directly (``jaxmbrl.planners.cem(CEMConfig(...))``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
-from gymnax.environments import spaces
 
 from jaxmbrl.planners.base import Planner
 from jaxmbrl.planners.cem import CEMConfig, cem
@@ -24,6 +29,8 @@ from jaxmbrl.planners.discrete import (
 from jaxmbrl.planners.icem import ICEMConfig, icem
 from jaxmbrl.planners.mppi import MPPIConfig, mppi
 from jaxmbrl.planners.random_shooting import RandomShootingConfig, random_shooting
+from jaxmbrl.types import ActionSpace
+from jaxmbrl.validation import check_positive_int
 
 CONTINUOUS = {
     "random": (RandomShootingConfig, random_shooting),
@@ -35,59 +42,120 @@ DISCRETE = {
     "random": (DiscreteRandomShootingConfig, discrete_random_shooting),
     "cem": (DiscreteCEMConfig, discrete_cem),
 }
+AUTO = {"continuous": "mppi", "discrete": "cem"}
+# Fields that the action space sets; never options.
+_FROM_SPACE = ("horizon", "action_low", "action_high", "num_actions")
 
 
-def planner_names(space: Any | None = None) -> tuple[str, ...]:
-    """The planner names available for ``space`` (all names when ``None``)."""
-    if isinstance(space, spaces.Discrete):
-        return tuple(DISCRETE)
-    return tuple(CONTINUOUS)
+def planner_names(discrete: bool | None = None) -> tuple[str, ...]:
+    """Planner names for discrete (``True``) or continuous (``False``) actions; all when
+    ``None``. ``"auto"`` is not listed."""
+    if discrete is None:
+        return tuple(dict.fromkeys((*CONTINUOUS, *DISCRETE)))
+    return tuple(DISCRETE if discrete else CONTINUOUS)
 
 
-def action_bounds(space: spaces.Box) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """``(low, high)`` of a gymnax ``Box`` as flat tuples of ``A`` floats."""
-    shape = tuple(space.shape) or (1,)
-    low = np.broadcast_to(np.asarray(space.low, np.float32), shape).reshape(-1)
-    high = np.broadcast_to(np.asarray(space.high, np.float32), shape).reshape(-1)
-    return tuple(float(v) for v in low), tuple(float(v) for v in high)
+def resolve(name: str, discrete: bool) -> str:
+    """The planner ``name`` stands for: ``"auto"`` becomes MPPI (continuous) or CEM
+    (discrete); other names are checked against the action kind."""
+    if name == "auto":
+        return AUTO["discrete" if discrete else "continuous"]
+    table = DISCRETE if discrete else CONTINUOUS
+    if name not in table:
+        kind = "discrete" if discrete else "continuous"
+        known = ", ".join(("auto", *table))
+        raise ValueError(f"planner {name!r} is not available for {kind} actions; choose from {known}")
+    return name
 
 
-def make_planner(name: str, space: Any, *, horizon: int, **options: Any) -> tuple[Planner, Any]:
-    """Build planner ``name`` for a gymnax action space.
+def options_of(name: str, discrete: bool) -> dict[str, Any]:
+    """The options planner ``name`` takes for that action kind, with their defaults
+    (``dataclasses.MISSING`` where there is none)."""
+    config_cls = (DISCRETE if discrete else CONTINUOUS)[resolve(name, discrete)][0]
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(config_cls)
+        if f.name not in _FROM_SPACE
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannerSpec:
+    """A planner by name with every option but the action bounds (hashable, static).
+
+    Attributes:
+      name: ``"auto"`` (MPPI for continuous, CEM for discrete actions), ``"random"``,
+        ``"cem"``, ``"icem"`` or ``"mppi"`` (``"random"`` and ``"cem"`` for discrete actions).
+      horizon: ``H``, imagined steps per candidate (>= 1).
+      options: fields of the planner's config, e.g. ``{"num_samples": 200,
+        "temperature": 0.5}`` (a mapping; stored as sorted ``(name, value)`` pairs so the
+        spec stays hashable). Options left out take the planner's defaults. An option no
+        planner has is an error here; one the chosen planner lacks is an error in
+        :func:`build`.
+    """
+
+    name: str = "auto"
+    horizon: int = 30
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        known = ("auto", *planner_names())
+        if self.name not in known:
+            raise ValueError(f"unknown planner {self.name!r}; choose from {', '.join(known)}")
+        check_positive_int("horizon", self.horizon)
+        items = self.options.items() if isinstance(self.options, Mapping) else self.options
+        options = tuple(sorted((str(k), v) for k, v in items))
+        for key, _ in options:
+            if key in _FROM_SPACE:
+                raise ValueError(f"{key} is not a planner option (it comes from the spec)")
+        object.__setattr__(self, "options", options)
+
+    def replace(self, *, name: str | None = None, horizon: int | None = None, **options: Any):
+        """A copy with another name or horizon and ``options`` merged in (``None`` removes
+        an option)."""
+        merged = {**dict(self.options), **options}
+        return PlannerSpec(
+            name=self.name if name is None else name,
+            horizon=self.horizon if horizon is None else horizon,
+            options={k: v for k, v in merged.items() if v is not None},
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"name", "horizon", "options": {...}}`` (JSON-ready)."""
+        return {"name": self.name, "horizon": self.horizon, "options": dict(self.options)}
+
+
+def build(spec: PlannerSpec, action: ActionSpace) -> tuple[Planner, Any]:
+    """Build the planner ``spec`` names for ``action``.
 
     Args:
-      name: ``"random"``, ``"cem"``, ``"icem"`` or ``"mppi"`` (continuous spaces);
-        ``"random"`` or ``"cem"`` (discrete spaces: per-step categorical distributions).
-      space: a gymnax ``spaces.Box`` or ``spaces.Discrete``.
-      horizon: ``H``.
-      **options: fields of the planner's config (``num_samples``, ``num_elites``, ...).
-        Options that the chosen config does not have are ignored only when their value is
-        ``None``; otherwise they are an error.
+      spec: the :class:`PlannerSpec`.
+      action: the :class:`~jaxmbrl.types.ActionSpace` (bounds, or ``D`` discrete actions).
 
     Returns:
-      ``(planner, config)``.
+      ``(planner, config)``, the config being the planner's validated config dataclass.
 
     Raises:
-      ValueError: unknown name, unsupported space, an option the planner does not take, or
-        an invalid configuration (the message names the field).
+      ValueError: a planner not available for this action space, an option the planner does
+        not take, or an invalid configuration (the message names the field).
     """
-    if isinstance(space, spaces.Discrete):
-        table, common = DISCRETE, {"num_actions": int(space.n)}
-    elif isinstance(space, spaces.Box):
-        low, high = action_bounds(space)
-        table, common = CONTINUOUS, {"action_low": low, "action_high": high}
-    else:
-        raise ValueError(f"unsupported action space {type(space).__name__}")
-    if name not in table:
-        kind = "discrete" if table is DISCRETE else "continuous"
-        raise ValueError(
-            f"unknown planner {name!r} for a {kind} action space; choose from {', '.join(table)}"
-        )
-    config_cls, factory = table[name]
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    extra = sorted(k for k, v in options.items() if k not in fields and v is not None)
+    discrete = action.is_discrete
+    name = resolve(spec.name, discrete)
+    config_cls, factory = (DISCRETE if discrete else CONTINUOUS)[name]
+    taken = options_of(name, discrete)
+    extra = sorted(k for k, _ in spec.options if k not in taken)
     if extra:
-        raise ValueError(f"planner {name!r} does not take {', '.join(extra)}")
-    kwargs = {k: v for k, v in options.items() if k in fields and v is not None}
-    config = config_cls(horizon=horizon, **common, **kwargs)
+        raise ValueError(
+            f"planner {name!r} does not take {', '.join(extra)}; its options are "
+            f"{', '.join(taken)}"
+        )
+    if discrete:
+        common = {"num_actions": action.num_actions}
+    else:
+        common = {"action_low": action.low, "action_high": action.high}
+    config = config_cls(horizon=spec.horizon, **common, **dict(spec.options))
     return factory(config), config
+
+
+__all__ = ["PlannerSpec", "build", "options_of", "planner_names", "resolve"]
+

@@ -1,0 +1,195 @@
+"""Algorithms as the experiment runner drives them: compiled, seed-vmapped, with their metrics.
+
+:func:`pets_experiment` turns a :class:`~jaxmbrl.agents.pets.PETSConfig` into the runner's
+:class:`~jaxmbrl.runner.Experiment` (warmup: the random seeding episodes; one iteration:
+train the model, optionally plan the same episode with the true dynamics, run the planned
+episode) and :func:`run_pets` runs it. A new algorithm adds its own ``*_experiment`` here and
+reuses the runner, the results format and the command line's output handling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxmbrl import runner
+from jaxmbrl.agents import pets as pets_lib
+
+
+def config_record(config: Any) -> Any:
+    """A config dataclass as JSON-ready data (tuples to lists, planner options as a dict),
+    so a config round-trips through a results file comparably."""
+    if isinstance(config, pets_lib.registry.PlannerSpec):
+        return config_record(config.as_dict())
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: config_record(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, dict):
+        return {k: config_record(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [config_record(v) for v in config]
+    return config
+
+
+class ProgressChannel:
+    """Where a compiled episode's per-step progress goes: the bar attached while it runs.
+
+    Compiled programs are cached per config and call this channel's :meth:`report` (a fixed
+    function); the runner's bar is attached for the duration of one call only.
+    """
+
+    def __init__(self):
+        self._sink: runner.ProgressFn | None = None
+
+    def report(self, seed_id, step, running_return) -> None:
+        if self._sink is not None:
+            self._sink(seed_id, step, running_return)
+
+    def call(self, sink: runner.ProgressFn | None, fn: Callable, *args: Any) -> Any:
+        """``fn(*args)`` (blocked on) with ``sink`` receiving the progress meanwhile."""
+        self._sink = sink
+        try:
+            return jax.block_until_ready(fn(*args))
+        finally:
+            self._sink = None
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_pets(config: pets_lib.PETSConfig, progress: bool):
+    """Jitted, seed-vmapped PETS functions and the progress channel they report to; a memo
+    per config so that repeated runs in one process reuse the compiled programs.
+
+    The functions that replace the state donate it: the buffer and the model are updated in
+    place on the device instead of being copied. The oracle episode only reads it.
+    """
+    pets = pets_lib.make_pets(config)
+    channel = ProgressChannel()
+    planned = functools.partial(pets.planned_episode, progress=channel.report if progress else None)
+    return channel, (
+        jax.jit(jax.vmap(pets.init)),
+        jax.jit(jax.vmap(pets.random_episode), donate_argnums=0),
+        jax.jit(jax.vmap(pets.train_model), donate_argnums=0),
+        jax.jit(jax.vmap(pets.oracle_episode)),
+        jax.jit(jax.vmap(planned), donate_argnums=0),
+    )
+
+
+PETS_WARMUP_METRICS = ("random_episode_returns",)
+PETS_METRICS = (
+    "episode_returns",
+    "real_steps",
+    "model_val_error",
+    "imagined_first_return",
+    "oracle_returns",
+)
+
+
+def pets_experiment(
+    config: pets_lib.PETSConfig, *, oracle: bool = False, progress: bool = False
+) -> tuple[runner.Experiment, runner.ExperimentInfo]:
+    """PETS for :func:`jaxmbrl.runner.run`.
+
+    Args:
+      config: the experiment.
+      oracle: also plan every episode from the same start state with the true dynamics
+        (``oracle_returns``): the return a perfect model would give this planner.
+      progress: compile the planned episode with a per-step progress report.
+
+    Metrics: ``random_episode_returns`` (warmup), then per planned episode
+    ``episode_returns``, ``real_steps`` (transitions collected so far, random ones included),
+    ``model_val_error`` (mean elite validation error before the episode),
+    ``imagined_first_return`` (the planner's expected return at the first step) and
+    ``oracle_returns`` (empty unless ``oracle``). Phases timed: ``train``, ``oracle``,
+    ``episode``.
+    """
+    setup = pets_lib.pets_setup(config)
+    channel, (init, random_episode, train_model, oracle_episode, planned) = _compiled_pets(
+        config, progress
+    )
+    length = setup.env.episode_length
+
+    def warmup(state, clock):
+        returns = []
+        for _ in range(config.num_random_episodes):
+            state, record = clock("random", random_episode, state)
+            returns.append(record.episode_return)
+        return state, {"random_episode_returns": jnp.stack(returns, axis=1)}
+
+    def iterate(state, clock, bar):
+        state, log = clock("train", train_model, state)
+        elite_err = jnp.take_along_axis(log.val_error, state.model.elite_idx, axis=1)
+        metrics = {"model_val_error": elite_err.mean(axis=1)}
+        if oracle:
+            metrics["oracle_returns"] = clock("oracle", oracle_episode, state).episode_return
+        state, record = clock("episode", lambda s: channel.call(bar, planned, s), state)
+        metrics["episode_returns"] = record.episode_return
+        metrics["imagined_first_return"] = record.expected_returns[:, 0]
+        metrics["real_steps"] = state.buffer.total_added
+        return state, metrics
+
+    def summary(results: dict, it: int) -> str:
+        if it < 0:
+            return (
+                f"random episodes: {config.num_random_episodes} x {length} steps, mean return "
+                f"{runner.mean_text(results['random_episode_returns'])}  "
+                f"({sum(results['warmup_wall_s'].values()):.1f} s)"
+            )
+        rets = [r[-1] for r in results["episode_returns"]]
+        oracle_text = f"oracle mean {runner.mean_text(results['oracle_returns'], -1)}  "
+        return (
+            f"episode {it + 1}/{config.num_episodes}: return mean {sum(rets) / len(rets):.1f} "
+            f"[min {min(rets):.1f}, max {max(rets):.1f}]  real steps "
+            f"{results['real_steps'][0][-1]}  model val err "
+            f"{runner.mean_text(results['model_val_error'], -1)}  "
+            + (oracle_text if oracle else "")
+            + f"train {results['train_wall_s'][-1]:.1f} s, "
+            f"episode {results['episode_wall_s'][-1]:.1f} s"
+        )
+
+    info = runner.ExperimentInfo(
+        num_iterations=config.num_episodes,
+        steps_per_iteration=length,
+        config=config_record(config),
+        record={
+            "algorithm": "PETS",
+            "env": config.env_name,
+            "learned_reward": setup.learned_reward,
+            "episode_length": length,
+            "planner_resolved": type(setup.planner_config).__name__,
+        },
+        warmup_metrics=PETS_WARMUP_METRICS,
+        iteration_metrics=PETS_METRICS,
+    )
+    experiment = runner.Experiment(
+        init=init, warmup=warmup, iterate=iterate, summary=summary
+    )
+    return experiment, info
+
+
+def run_pets(
+    config: pets_lib.PETSConfig,
+    seeds: int | list[int] = 1,
+    *,
+    oracle: bool = False,
+    progress: bool = False,
+    **run_kwargs: Any,
+) -> dict:
+    """A whole PETS experiment for several seeds at once (see :func:`jaxmbrl.runner.run`
+    for ``out_dir``, ``resume``, ``log``, ``on_iteration_end`` and the results).
+
+    Args:
+      config: the experiment.
+      seeds: a seed count ``S`` (seeds ``0..S-1``) or a list of integer seeds.
+      oracle: also plan each episode with the true dynamics (``oracle_returns``).
+      progress: a live bar per planned episode.
+    """
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    experiment, info = pets_experiment(config, oracle=oracle, progress=progress)
+    return runner.run(experiment, info, seed_list, progress=progress, **run_kwargs)
+
+
+__all__ = ["ProgressChannel", "config_record", "pets_experiment", "run_pets"]

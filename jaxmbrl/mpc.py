@@ -1,0 +1,252 @@
+"""Receding-horizon control: one MPC step, and the episode ``lax.scan`` built from it.
+
+Every real step plans from the current observation (and environment state), acts with the
+first action of the plan in the real environment (no automatic reset), records what
+happened, and shifts the plan one step forward (the warm start). :func:`mpc_step` is that
+step, the only one in the library: oracle MPC (:func:`run_episode`), PETS's planned, oracle
+and random episodes, the examples and a user's own loop are all built from it.
+
+* What the planner maximises at a step comes from an :data:`ObjectiveFactory`
+  ``(env_state, obs) -> objective``: the true dynamics (:func:`oracle`), particle rollouts
+  through a learned model, or anything else.
+* The random policy is a planner too (:func:`random_planner`), so a random episode is the
+  same scan.
+
+Everything is pure: :func:`episode` can be ``jit``-ed and ``vmap``-ed (:func:`run_seeds`
+maps :func:`run_episode` over a batch of keys, so ``S`` seeds compile to one program).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxmbrl.envs.spec import Environment
+from jaxmbrl.planners.base import PlanInfo, Planner
+from jaxmbrl.types import Array, Objective, PRNGKey, PyTree
+from jaxmbrl.validation import check_positive_int
+
+ObjectiveFactory = Callable[[PyTree, Array], Objective]
+"""``(env_state, obs [O]) -> objective``: what the planner maximises at one real step."""
+
+ProgressHook = Callable[[Array, Array], None]
+"""``(t [] int32, running_return [] float32) -> None``, called at trace time inside every
+step (it typically issues a ``jax.debug.callback``)."""
+
+
+class EpisodeCarry(NamedTuple):
+    """The scan carry of an episode: where the real system and the plan stand."""
+
+    obs: Array  # [O] the current real observation
+    env_state: PyTree  # the environment's state
+    plan_state: PyTree  # the planner's state, already shifted (the warm start)
+    alive: Array  # [] bool, False once the environment has terminated
+    running_return: Array  # [] float32, the real return so far
+
+
+@struct.dataclass
+class EpisodeRecord:
+    """What one episode did, step by step (add a leading ``[S]`` axis over seeds).
+
+    Attributes:
+      observations: ``[T, O]`` the real observation each action was planned from.
+      actions: ``[T, A] float32`` (``[T] int32`` for discrete actions) the actions taken.
+      rewards: ``[T] float32`` real rewards, ``0`` after the environment terminated.
+      next_observations: ``[T, O]`` the observation after each action.
+      alive: ``[T] bool``: ``True`` for the steps taken before the environment terminated
+        (the step that terminates is still alive; its reward counts).
+      expected_returns: ``[T] float32`` the planner's imagined return at each step (NaN for
+        the random planner).
+      solutions: ``[T, H, A]`` (``[T, H]`` discrete) the whole plan chosen at each step.
+      episode_return: ``[] float32`` the sum of ``rewards``.
+      length: ``[] int32`` the number of alive steps.
+    """
+
+    observations: Array
+    actions: Array
+    rewards: Array
+    next_observations: Array
+    alive: Array
+    expected_returns: Array
+    solutions: Array
+    episode_return: Array
+    length: Array
+
+
+class _Step(NamedTuple):
+    """One step's outputs (stacked over time by the scan)."""
+
+    obs: Array  # [O]
+    action: Array  # [A] or []
+    reward: Array  # []
+    next_obs: Array  # [O]
+    alive: Array  # [] bool
+    info: PlanInfo
+
+
+def mpc_step(
+    env: Environment,
+    planner: Planner,
+    make_objective: ObjectiveFactory | None,
+    carry: EpisodeCarry,
+    key: PRNGKey,
+) -> tuple[EpisodeCarry, _Step]:
+    """One real step: plan from ``carry``, act with the first action, shift the plan.
+
+    Args:
+      env: the environment's functions.
+      planner: any :class:`~jaxmbrl.planners.base.Planner`.
+      make_objective: ``(env_state, obs) -> objective``; ``None`` for planners that ignore
+        the objective (:func:`random_planner`).
+      carry: the :class:`EpisodeCarry` before the step.
+      key: consumed: split into the planner's key and the environment's.
+
+    Returns:
+      ``(carry after the step, the step's outputs)``; the reward is ``0`` once not alive.
+    """
+    k_act, k_env = jax.random.split(key)
+    objective = None if make_objective is None else make_objective(carry.env_state, carry.obs)
+    action, plan_state, info = planner.plan(carry.plan_state, k_act, objective)
+    next_obs, env_state, reward, done = env.step(k_env, carry.env_state, action)
+    reward = jnp.where(carry.alive, reward, 0.0)
+    out = _Step(carry.obs, action, reward, next_obs, carry.alive, info)
+    carry = EpisodeCarry(
+        obs=next_obs,
+        env_state=env_state,
+        plan_state=planner.shift(plan_state),
+        alive=carry.alive & ~done,
+        running_return=carry.running_return + reward,
+    )
+    return carry, out
+
+
+def episode(
+    env: Environment,
+    planner: Planner,
+    make_objective: ObjectiveFactory | None,
+    reset_key: PRNGKey,
+    step_keys: PRNGKey,
+    *,
+    progress: ProgressHook | None = None,
+) -> EpisodeRecord:
+    """One episode: reset, then ``T = len(step_keys)`` MPC steps in one ``lax.scan``.
+
+    Args:
+      env: the environment's functions.
+      planner: the planner (started from ``planner.init()``).
+      make_objective: ``(env_state, obs) -> objective`` (``None`` for the random planner).
+      reset_key: the key of the reset.
+      step_keys: ``[T]`` one key per step.
+      progress: optional ``(t, running_return)`` hook called inside every step.
+
+    Returns:
+      An :class:`EpisodeRecord` with ``[T]`` leading axes.
+    """
+    obs, env_state = env.reset(reset_key)
+    init = EpisodeCarry(obs, env_state, planner.init(), jnp.array(True), jnp.float32(0.0))
+
+    def step(carry, inputs):
+        t, key = inputs
+        carry, out = mpc_step(env, planner, make_objective, carry, key)
+        if progress is not None:
+            progress(t, carry.running_return)
+        return carry, out
+
+    num_steps = step_keys.shape[0]
+    _, steps = jax.lax.scan(step, init, (jnp.arange(num_steps), step_keys))
+    return EpisodeRecord(
+        observations=steps.obs,
+        actions=steps.action,
+        rewards=steps.reward,
+        next_observations=steps.next_obs,
+        alive=steps.alive,
+        expected_returns=jnp.asarray(steps.info.expected_return, jnp.float32),
+        solutions=steps.info.solution,
+        episode_return=jnp.sum(steps.reward),
+        length=jnp.sum(steps.alive.astype(jnp.int32)),
+    )
+
+
+def oracle(env: Environment, *, gamma: float = 1.0, chunk_size: int | None = None):
+    """The true dynamics as the model: ``(env_state, obs) -> env.oracle_objective(...)``."""
+
+    def make_objective(env_state, obs):
+        del obs
+        return env.oracle_objective(env_state, gamma, chunk_size)
+
+    return make_objective
+
+
+def run_episode(
+    env: Environment,
+    planner: Planner,
+    key: PRNGKey,
+    *,
+    num_steps: int,
+    make_objective: ObjectiveFactory | None = None,
+    gamma: float = 1.0,
+    chunk_size: int | None = None,
+) -> EpisodeRecord:
+    """One MPC episode from ``key``; by default planned with the true dynamics (oracle MPC).
+
+    Args:
+      env: the environment's functions (e.g. ``jaxmbrl.envs.load(name)[1]``).
+      planner: its action must be what ``env.step`` takes (``[A] float32`` or ``[] int32``).
+      key: consumed: split into the reset key and one key per step.
+      num_steps: ``T`` (>= 1), e.g. ``EnvSpec.episode_length``.
+      make_objective: ``(env_state, obs) -> objective``; defaults to :func:`oracle`.
+      gamma: discount of the oracle's imagined returns (real rewards are undiscounted).
+      chunk_size: candidates per chunk in the oracle objective (``None``: all at once).
+
+    Returns:
+      An :class:`EpisodeRecord` with ``[T]`` leading axes.
+    """
+    check_positive_int("num_steps", num_steps)
+    if make_objective is None:
+        make_objective = oracle(env, gamma=gamma, chunk_size=chunk_size)
+    reset_key, loop_key = jax.random.split(key)
+    return episode(env, planner, make_objective, reset_key, jax.random.split(loop_key, num_steps))
+
+
+def run_seeds(env: Environment, planner: Planner, keys: PRNGKey, **kwargs) -> EpisodeRecord:
+    """:func:`run_episode` for a batch of keys ``[S]`` (``vmap``); fields gain a leading
+    ``[S]``. Jit it at the call site:
+    ``jax.jit(functools.partial(run_seeds, env, planner, num_steps=200))(keys)``."""
+    return jax.vmap(lambda k: run_episode(env, planner, k, **kwargs))(keys)
+
+
+class _NoPlan(NamedTuple):
+    """The random planner's (empty) plan state."""
+
+
+def random_planner(sample_action: Callable[[PRNGKey], Array]) -> Planner:
+    """The random policy as a planner: every call returns ``sample_action(key)``.
+
+    It ignores the objective (pass ``make_objective=None``), its plan is the one action
+    (``solution [1, ...]``) and its expected return is NaN.
+    """
+
+    def plan(state, key, objective):
+        del objective
+        action = sample_action(key)
+        return action, state, PlanInfo(solution=action[None], expected_return=jnp.float32(jnp.nan))
+
+    return Planner(init=_NoPlan, plan=plan, shift=lambda state: state)
+
+
+__all__ = [
+    "EpisodeCarry",
+    "EpisodeRecord",
+    "ObjectiveFactory",
+    "ProgressHook",
+    "episode",
+    "mpc_step",
+    "oracle",
+    "random_planner",
+    "run_episode",
+    "run_seeds",
+]

@@ -1,0 +1,365 @@
+"""One experiment runner for every algorithm: seeds, progress, timers, checkpoints, results.
+
+An algorithm reaches the runner as an :class:`Experiment` (see :mod:`jaxmbrl.experiments`
+for PETS's): compiled, seed-vmapped functions of the whole state, a ``warmup`` run once (for
+example random seeding episodes) and an ``iterate`` run ``num_iterations`` times (for
+example: train the model, then one planned episode). :func:`run` drives them for a list of
+seeds and handles everything around the algorithm:
+
+* per-seed metrics appended to a results dict after every iteration, with wall times;
+* orbax checkpoints of the whole state plus the results after the warmup and every
+  iteration (written to a temporary folder and renamed, so an interrupted save never
+  destroys the previous checkpoint) and exact resume;
+* one log line per iteration and an optional live progress bar;
+* typed errors a caller can tell apart (:class:`RunExistsError`, :class:`ResumeMismatchError`).
+
+The runner holds no state between runs and nothing at module level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxmbrl import reporting
+from jaxmbrl.types import PRNGKey, PyTree
+
+CHECKPOINT_DIR = "checkpoints"
+
+Metrics = dict[str, Any]
+"""Per-seed values of one phase: ``name -> [S]`` array or list (one value per seed)."""
+
+ProgressFn = Callable[[Any, Any, Any], None]
+"""``(seed_id, step, running_return) -> None``: what a compiled episode reports each step."""
+
+
+class RunExistsError(ValueError):
+    """The output folder already holds a run (pass ``resume`` to continue it)."""
+
+
+class ResumeMismatchError(ValueError):
+    """The run to resume was started with another configuration or other seeds."""
+
+
+class Clock:
+    """Times the compiled calls of one iteration (blocking on their results)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable, *args: Any) -> Any:
+        """``fn(*args)``, blocked on, its wall time recorded under ``name``."""
+        start = time.perf_counter()
+        out = jax.block_until_ready(fn(*args))
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+        return out
+
+
+class Experiment(NamedTuple):
+    """An algorithm as the runner drives it (functions only; see :class:`ExperimentInfo`).
+
+    Attributes:
+      init: ``(keys [S], seed_ids [S] int32) -> state``, compiled and seed-vmapped.
+      warmup: ``(state, clock) -> (state, metrics)``, run once before the first iteration.
+      iterate: ``(state, clock, progress) -> (state, metrics)``, one iteration; ``progress``
+        is a :data:`ProgressFn` or ``None``.
+      summary: ``(results, iteration) -> str``, the algorithm's part of the log line.
+    """
+
+    init: Callable[[PRNGKey, Any], PyTree]
+    warmup: Callable[[PyTree, Clock], tuple[PyTree, Metrics]]
+    iterate: Callable[[PyTree, Clock, ProgressFn | None], tuple[PyTree, Metrics]]
+    summary: Callable[[dict, int], str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentInfo:
+    """What the runner records about an experiment (data only).
+
+    Attributes:
+      num_iterations: iterations to run.
+      steps_per_iteration: steps one iteration's progress bar counts to.
+      config: the JSON-ready configuration (compared on resume).
+      record: extra fields written into the results (algorithm, environment, ...).
+      warmup_metrics, iteration_metrics: names of the per-seed series each phase reports.
+    """
+
+    num_iterations: int
+    steps_per_iteration: int
+    config: dict
+    record: dict
+    warmup_metrics: tuple[str, ...]
+    iteration_metrics: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _saveable(state: PyTree) -> PyTree:
+    """PRNG keys as their raw ``uint32`` data (orbax stores plain arrays)."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state)
+
+
+def _from_saveable(saved: PyTree, template: PyTree) -> PyTree:
+    return jax.tree.map(
+        lambda s, t: jax.random.wrap_key_data(s, impl=jax.random.key_impl(t)) if _is_key(t) else s,
+        saved,
+        template,
+    )
+
+
+class Checkpoints:
+    """Orbax checkpoints of the whole state plus the results so far, one per iteration."""
+
+    def __init__(self, directory: pathlib.Path):
+        import orbax.checkpoint as ocp
+
+        self._ocp = ocp
+        options = ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False)
+        self.manager = ocp.CheckpointManager(
+            directory, options=options, item_names=("state", "results")
+        )
+
+    def latest(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state: PyTree, results: dict) -> None:
+        ocp = self._ocp
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(_saveable(state)), results=ocp.args.JsonSave(results)
+        )
+        self.manager.save(step, args=args, force=True)
+        self.manager.wait_until_finished()
+
+    def restore(self, step: int, template: PyTree) -> tuple[PyTree, dict]:
+        ocp = self._ocp
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _saveable(template))
+        out = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), results=ocp.args.JsonRestore()
+            ),
+        )
+        return _from_saveable(out["state"], template), out["results"]
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+# --------------------------------------------------------------------------------------
+# Progress
+# --------------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A live bar for one iteration: steps done (slowest seed) and the mean running return.
+
+    Call it as a :data:`ProgressFn`; it does nothing unless started.
+    """
+
+    def __init__(self, num_seeds: int, length: int):
+        self.num_seeds, self.length = num_seeds, length
+        self._bar = None
+
+    def start(self, description: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._steps = [0] * self.num_seeds
+        self._returns = [0.0] * self.num_seeds
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("running return {task.fields[ret]:9.1f}"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        self._task = self._bar.add_task(description, total=self.length, ret=0.0)
+        self._bar.start()
+
+    def __call__(self, seed_id, step, running_return) -> None:
+        if self._bar is None:
+            return
+        s = int(seed_id) % self.num_seeds
+        self._steps[s] = int(step) + 1
+        self._returns[s] = float(running_return)
+        mean = sum(self._returns) / self.num_seeds
+        self._bar.update(self._task, completed=min(self._steps), ret=mean)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+# --------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------
+
+
+def mean_text(per_seed: list[list[float]], index: int | None = None) -> str:
+    """The mean of every value (or of each seed's ``index``-th) as ``%.3g``, or ``n/a``."""
+    values = [v for lst in per_seed for v in (lst if index is None else lst[index:][:1])]
+    values = [v for v in values if v is not None]
+    return f"{sum(values) / len(values):.3g}" if values else "n/a"
+
+
+def _new_results(info: ExperimentInfo, seeds: list[int]) -> dict:
+    series = (*info.warmup_metrics, *info.iteration_metrics)
+    return {
+        "seeds": seeds,
+        "config": info.config,
+        **info.record,
+        **{name: [[] for _ in seeds] for name in series},
+        "iteration_wall_s": [],
+        "first_call_wall_s": {},
+        "versions": reporting.machine_record(),
+    }
+
+
+def _append(results: dict, metrics: Metrics, clock: Clock, walls: bool) -> None:
+    for name, values in metrics.items():
+        for s, v in enumerate(np.asarray(values).tolist()):  # a value, or a list per seed
+            results[name][s].extend(v if isinstance(v, list) else [v])
+    if walls:
+        for name, seconds in clock.seconds.items():
+            results.setdefault(f"{name}_wall_s", []).append(seconds)
+
+
+def _open_checkpoints(out_dir, resume, state, results, say):
+    """``(checkpoints or None, state, results, iterations done)`` for ``out_dir``."""
+    if out_dir is None:
+        return None, state, results, 0
+    ckpt = Checkpoints(pathlib.Path(out_dir).absolute() / CHECKPOINT_DIR)
+    latest = ckpt.latest()
+    if latest is None:
+        if resume:
+            say(f"nothing to resume in {out_dir}; starting afresh")
+        return ckpt, state, results, 0
+    if not resume:
+        ckpt.close()
+        raise RunExistsError(f"{out_dir} already holds a run; pass resume to continue it")
+    state, saved = ckpt.restore(latest, state)
+    if saved["config"] != results["config"] or saved["seeds"] != results["seeds"]:
+        ckpt.close()
+        raise ResumeMismatchError(
+            f"cannot resume from {out_dir}: it holds a run with a different configuration "
+            "or seeds"
+        )
+    saved["versions"] = results["versions"]
+    done = latest
+    say(f"resumed from {out_dir} after {done} iteration(s)")
+    return ckpt, state, saved, done
+
+
+def run(
+    experiment: Experiment,
+    info: ExperimentInfo,
+    seeds: list[int],
+    *,
+    out_dir: str | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] | None = print,
+    on_iteration_end: Callable[[int, dict], None] | None = None,
+) -> dict:
+    """Run an experiment for several seeds at once (one vmapped program per phase).
+
+    Args:
+      experiment: the algorithm's compiled functions.
+      info: what to record about it.
+      seeds: integer seeds ``[S]`` (``jax.random.key(seed)`` each).
+      out_dir: where checkpoints go (``out_dir/checkpoints``); ``None`` keeps nothing.
+      resume: continue from the latest checkpoint in ``out_dir`` (same config and seeds).
+        Results equal those of an uninterrupted run.
+      progress: show a live bar per iteration.
+      log: where the one-line-per-iteration summaries go (``None``: silent).
+      on_iteration_end: ``(iteration, results)`` after every iteration and its checkpoint
+        (raising here interrupts the run cleanly).
+
+    Returns:
+      The results dict: ``seeds``, ``config``, ``info.record``'s fields, one list per seed
+      for every metric, ``<phase>_wall_s`` lists (one entry per iteration) and
+      ``first_call_wall_s`` (the first iteration's phases, compilation included),
+      ``versions`` (:func:`jaxmbrl.reporting.machine_record`).
+
+    Raises:
+      RunExistsError: ``out_dir`` holds a run and ``resume`` is false.
+      ResumeMismatchError: the run in ``out_dir`` has another configuration or seeds.
+    """
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    say = log or (lambda _: None)
+    keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
+    state = experiment.init(keys, np.arange(len(seeds), dtype=np.int32))
+    results = _new_results(info, list(seeds))
+    ckpt, state, results, done = _open_checkpoints(out_dir, resume, state, results, say)
+    bar = ProgressBar(len(seeds), info.steps_per_iteration) if progress else None
+    try:
+        if done == 0:
+            clock = Clock()
+            state, metrics = experiment.warmup(state, clock)
+            _append(results, metrics, clock, walls=False)
+            results["warmup_wall_s"] = clock.seconds
+            say(experiment.summary(results, -1))
+            if ckpt is not None:
+                ckpt.save(0, state, results)
+        for it in range(done, info.num_iterations):
+            state = _iteration(experiment, info, state, results, it, it == done, bar, say)
+            if ckpt is not None:
+                ckpt.save(it + 1, state, results)
+            if on_iteration_end is not None:
+                on_iteration_end(it, results)
+    finally:
+        if ckpt is not None:
+            ckpt.close()
+    return results
+
+
+def _iteration(experiment, info, state, results, it, first, bar, say):
+    clock = Clock()
+    if bar is not None:
+        bar.start(f"iteration {it + 1}/{info.num_iterations}")
+    try:
+        state, metrics = experiment.iterate(state, clock, bar)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if first:  # the first calls compile (unless this process compiled them before)
+        results["first_call_wall_s"] = dict(clock.seconds)
+    _append(results, metrics, clock, walls=True)
+    results["iteration_wall_s"].append(sum(clock.seconds.values()))
+    say(experiment.summary(results, it))
+    return state
+
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "Checkpoints",
+    "Clock",
+    "Experiment",
+    "ExperimentInfo",
+    "ProgressBar",
+    "ResumeMismatchError",
+    "RunExistsError",
+    "mean_text",
+    "run",
+]
