@@ -16,7 +16,7 @@ from jaxmbrl import (
     validation,
 )
 from jaxmbrl.agents.pets import PETSConfig, make_pets
-from jaxmbrl.envs import EnvSpec, Environment
+from jaxmbrl.envs import Environment, EnvSpec
 from jaxmbrl.models import ModelSpec
 from jaxmbrl.planners import (
     CEMConfig,

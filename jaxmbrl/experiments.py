@@ -164,9 +164,7 @@ def pets_experiment(
         warmup_metrics=PETS_WARMUP_METRICS,
         iteration_metrics=PETS_METRICS,
     )
-    experiment = runner.Experiment(
-        init=init, warmup=warmup, iterate=iterate, summary=summary
-    )
+    experiment = runner.Experiment(init=init, warmup=warmup, iterate=iterate, summary=summary)
     return experiment, info
 
 

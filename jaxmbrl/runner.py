@@ -261,8 +261,7 @@ def _open_checkpoints(out_dir, resume, state, results, say):
     if saved["config"] != results["config"] or saved["seeds"] != results["seeds"]:
         ckpt.close()
         raise ResumeMismatchError(
-            f"cannot resume from {out_dir}: it holds a run with a different configuration "
-            "or seeds"
+            f"cannot resume from {out_dir}: it holds a run with a different configuration or seeds"
         )
     saved["versions"] = results["versions"]
     done = latest

@@ -1,4 +1,4 @@
-"""Tests of jaxmbrl.agents.mpc: the compiled episode against a Python loop, seeds as vmap."""
+"""Tests of jaxmbrl.mpc: the one MPC step and its episode against a Python loop, seeds as vmap."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from jaxmbrl import envs
-from jaxmbrl.agents import run_episode, run_seeds
+from jaxmbrl.envs.gymnax_adapter import functions
+from jaxmbrl.mpc import random_planner, run_episode, run_seeds
 from jaxmbrl.planners import PlanInfo, Planner, RandomShootingConfig, random_shooting
+from jaxmbrl.planners.discrete import DiscreteRandomShootingConfig, discrete_random_shooting
 from jaxmbrl.rollouts import oracle_objective
 
 
@@ -52,7 +54,7 @@ def test_compiled_episode_equals_python_reference():
     want_rewards, want_actions, want_obs, want_solutions = python_reference(
         env, params, planner, key, num_steps=4
     )
-    run = jax.jit(functools.partial(run_episode, env, params, planner, num_steps=4))
+    run = jax.jit(functools.partial(run_episode, functions(env, params), planner, num_steps=4))
     got = run(key)
     np.testing.assert_allclose(got.actions, want_actions, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got.observations, want_obs, rtol=1e-5, atol=1e-6)
@@ -68,8 +70,9 @@ def test_vmapped_seeds_equal_single_seed_runs():
     env, params = envs.make("Pendulum-v1")
     planner = small_planner()
     keys = jax.random.split(jax.random.key(0), 3)
-    batched = jax.jit(functools.partial(run_seeds, env, params, planner, num_steps=5))(keys)
-    single = jax.jit(functools.partial(run_episode, env, params, planner, num_steps=5))
+    fns = functions(env, params)
+    batched = jax.jit(functools.partial(run_seeds, fns, planner, num_steps=5))(keys)
+    single = jax.jit(functools.partial(run_episode, fns, planner, num_steps=5))
     assert batched.rewards.shape == (3, 5) and batched.actions.shape == (3, 5, 1)
     for i in range(3):
         one = single(keys[i])
@@ -94,9 +97,9 @@ def constant_planner(action):
 def test_reward_masked_after_real_termination():
     env, params = envs.make("CartPole-v1")
     key = jax.random.key(3)
-    result = jax.jit(
-        functools.partial(run_episode, env, params, constant_planner(jnp.int32(0)), num_steps=60)
-    )(key)
+    planner = constant_planner(jnp.int32(0))
+    episode = functools.partial(run_episode, functions(env, params), planner, num_steps=60)
+    result = jax.jit(episode)(key)
     # reference: always push left until the pole falls
     reset_key, loop_key = jax.random.split(key)
     _, state = env.reset_env(reset_key, params)
@@ -114,18 +117,45 @@ def test_reward_masked_after_real_termination():
 
 
 def test_discrete_oracle_mpc_balances_cartpole():
-    discrete = pytest.importorskip("jaxmbrl.planners.discrete")
-    env, params = envs.make("CartPole-v1")
-    planner = discrete.discrete_random_shooting(
-        discrete.DiscreteRandomShootingConfig(horizon=8, num_actions=2, num_samples=32)
+    _, env = envs.load("CartPole-v1")
+    planner = discrete_random_shooting(
+        DiscreteRandomShootingConfig(horizon=8, num_actions=2, num_samples=32)
     )
     keys = jax.random.split(jax.random.key(0), 2)
-    result = jax.jit(functools.partial(run_seeds, env, params, planner, num_steps=50))(keys)
+    result = jax.jit(functools.partial(run_seeds, env, planner, num_steps=50))(keys)
     np.testing.assert_array_equal(result.episode_return, [50.0, 50.0])
     assert result.actions.dtype == jnp.int32
 
 
 def test_num_steps_validation():
-    env, params = envs.make("Pendulum-v1")
+    _, env = envs.load("Pendulum-v1")
     with pytest.raises(ValueError, match="num_steps"):
-        run_episode(env, params, small_planner(), jax.random.key(0), num_steps=0)
+        run_episode(env, small_planner(), jax.random.key(0), num_steps=0)
+
+
+def test_random_planner_samples_the_action_space_and_ignores_the_objective():
+    spec, env = envs.load("Pendulum-v1")
+    planner = random_planner(env.sample_action)
+    record = jax.jit(
+        lambda k: run_episode(env, planner, k, num_steps=20, make_objective=lambda s, o: None)
+    )(jax.random.key(1))
+    actions = np.asarray(record.actions)
+    assert actions.shape == (20, 1) and np.all(np.abs(actions) <= spec.action.high[0])
+    assert np.unique(actions).size == 20  # a fresh sample every step
+    assert np.all(np.isnan(record.expected_returns))
+    np.testing.assert_array_equal(record.solutions[:, 0], record.actions)
+
+
+def test_traced_env_params_vmap_as_domain_randomisation():
+    """The Environment record may close over traced parameters: one program, many pendulums."""
+    env, params = envs.make("Pendulum-v1")
+    planner = small_planner()
+
+    def episode(max_speed, key):
+        fns = functions(env, params.replace(max_speed=max_speed))
+        return run_episode(fns, planner, key, num_steps=5).observations
+
+    speeds = jnp.asarray([0.5, 8.0])
+    obs = jax.jit(jax.vmap(episode, in_axes=(0, None)))(speeds, jax.random.key(2))
+    assert np.all(np.abs(obs[0, :, 2]) <= 0.5 + 1e-6)  # the slow pendulum is clipped
+    assert not np.allclose(obs[0], obs[1])

@@ -36,7 +36,6 @@ from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import training
 from jaxmbrl.models.spec import ModelSpec
 from jaxmbrl.planners import registry
-from jaxmbrl.planners.base import Planner
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
 from jaxmbrl.types import Array, Objective, PRNGKey
 from jaxmbrl.validation import check_choice, check_positive_int
@@ -246,7 +245,9 @@ def pets_setup(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = Non
         invalid settings.
     """
     spec, functions = env or _load(config)
-    learned = functions.reward_fn is None if config.learned_reward is None else config.learned_reward
+    learned = (
+        functions.reward_fn is None if config.learned_reward is None else config.learned_reward
+    )
     _, planner_config = registry.build(config.planner, spec.action)
     model_config = config.model.ensemble(
         obs_dim=spec.obs_dim, action_dim=spec.action.model_dim, learn_reward=learned
@@ -325,7 +326,9 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
                 jax.debug.callback(progress, state.seed_id, t, running_return)
 
         steps = jax.random.split(k_loop, spec.episode_length)
-        record = mpc.episode(functions, episode_planner, make_objective, k_reset, steps, progress=hook)
+        record = mpc.episode(
+            functions, episode_planner, make_objective, k_reset, steps, progress=hook
+        )
         items = {
             "obs": jnp.reshape(record.observations, (-1, obs_dim)).astype(jnp.float32),
             "action": encode(record.actions),
@@ -339,7 +342,7 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
         return real_episode(state, mpc.random_planner(functions.sample_action), None)
 
     def planned_episode(state: PETSState, progress=None):
-        make_objective = lambda env_state, obs: objective(state.model, obs)  # noqa: E731
+        make_objective = lambda env_state, obs: objective(state.model, obs)
         return real_episode(state, planner, make_objective, progress)
 
     def oracle_episode(state: PETSState) -> mpc.EpisodeRecord:

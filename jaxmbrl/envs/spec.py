@@ -5,9 +5,10 @@
   (planners, models, agents) sizes itself from it, so no layer above imports an
   environment library.
 * :class:`Environment` (functions only, pure): ``reset``, ``step``, ``sample_action``,
-  ``oracle_objective`` and the known reward and termination functions -- one environment family's dynamics behind one interface. One
-  adapter per family builds both (:func:`jaxmbrl.envs.gymnax_adapter.load` for gymnax and
-  user environments with gymnax's interface).
+  ``oracle_objective`` and the known reward and termination functions -- one environment
+  family's dynamics behind one interface. One adapter per family builds both
+  (:func:`jaxmbrl.envs.gymnax_adapter.load` for gymnax and user environments with gymnax's
+  interface).
 """
 
 from __future__ import annotations
