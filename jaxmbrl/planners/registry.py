@@ -64,7 +64,9 @@ def resolve(name: str, discrete: bool) -> str:
     if name not in table:
         kind = "discrete" if discrete else "continuous"
         known = ", ".join(("auto", *table))
-        raise ValueError(f"planner {name!r} is not available for {kind} actions; choose from {known}")
+        raise ValueError(
+            f"planner {name!r} is not available for {kind} actions; choose from {known}"
+        )
     return name
 
 
@@ -72,11 +74,7 @@ def options_of(name: str, discrete: bool) -> dict[str, Any]:
     """The options planner ``name`` takes for that action kind, with their defaults
     (``dataclasses.MISSING`` where there is none)."""
     config_cls = (DISCRETE if discrete else CONTINUOUS)[resolve(name, discrete)][0]
-    return {
-        f.name: f.default
-        for f in dataclasses.fields(config_cls)
-        if f.name not in _FROM_SPACE
-    }
+    return {f.name: f.default for f in dataclasses.fields(config_cls) if f.name not in _FROM_SPACE}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,8 +144,7 @@ def build(spec: PlannerSpec, action: ActionSpace) -> tuple[Planner, Any]:
     extra = sorted(k for k, _ in spec.options if k not in taken)
     if extra:
         raise ValueError(
-            f"planner {name!r} does not take {', '.join(extra)}; its options are "
-            f"{', '.join(taken)}"
+            f"planner {name!r} does not take {', '.join(extra)}; its options are {', '.join(taken)}"
         )
     if discrete:
         common = {"num_actions": action.num_actions}
@@ -158,4 +155,3 @@ def build(spec: PlannerSpec, action: ActionSpace) -> tuple[Planner, Any]:
 
 
 __all__ = ["PlannerSpec", "build", "options_of", "planner_names", "resolve"]
-
