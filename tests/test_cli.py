@@ -102,7 +102,26 @@ def test_unwritable_out_is_one_line_exit_2(tmp_path):
 def test_help_lists_the_subcommands_and_flag_errors_return_2_in_process(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
-    assert all(name in text for name in ("mpc", "pets", "demo"))
+    assert all(name in text for name in ("mpc", "pets", "demo", "bench"))
+    assert main(["mpc", "--help"]) == 0  # every planner's options are listed
+    text = capsys.readouterr().out
+    assert "mppi (continuous actions): num_samples, num_iterations, temperature" in text
     assert main(["pets", "--env", "Pendulum-v1", "--out", "x", "--episodes", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--episodes" in err[0]
+
+
+def test_mpc_planner_options_reach_the_planner(tmp_path):
+    out = tmp_path / "mppi"
+    args = ["--env", "Pendulum-v1", "--planner", "mppi", *TINY, "--out", str(out)]
+    assert main(["mpc", *args, "--planner-opt", "temperature=0.25", "--planner-opt", "beta=1"]) == 0
+    config = json.loads((out / "results.json").read_text())["planner_config"]
+    assert (config["temperature"], config["beta"], config["num_samples"]) == (0.25, 1, 8)
+
+
+def test_bench_says_where_it_looked_when_the_scripts_are_missing(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--benchmarks", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not installed with the package" in err[0]
+    assert str(tmp_path / "nowhere") in err[0] and not out.exists()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from jaxmbrl import cli
-from jaxmbrl.agents import pets as pets_lib
-from jaxmbrl.agents.pets import PETSConfig
+from jaxmbrl import cli, experiments
+from jaxmbrl.agents.pets import PETSConfig, pets_setup
+from jaxmbrl.experiments import config_record
 
 TINY = [
     *("--env", "Pendulum-v1", "--steps", "20", "--episodes", "2", "--seeds", "2"),
@@ -76,9 +76,11 @@ def test_smoke_run_writes_results_and_plot(full_run):
         2,
         20,
     )
-    assert (config["horizon"], config["num_samples"], config["num_elites"]) == (5, 16, 2)
-    assert config["num_iterations"] == 1 and config["hidden_sizes"] == [16, 16]
-    assert (config["ensemble_size"], config["model_elites"]) == (2, 1)
+    planner, model = config["planner"], config["model"]
+    assert (planner["name"], planner["horizon"]) == ("cem", 5)
+    assert planner["options"] == {"num_samples": 16, "num_elites": 2, "num_iterations": 1}
+    assert model["hidden_sizes"] == [16, 16]
+    assert (model["num_members"], model["num_elites"]) == (2, 1)
     assert config["rollout"]["num_particles"] == 2 and config["train"]["max_epochs"] == 2
     # Settings not given on the command line are the preset's.
     default = PETSConfig.preset("default")
@@ -100,16 +102,16 @@ def test_resume_after_ctrl_c_equals_uninterrupted_run(full_run, tmp_path, monkey
     _, full_out, _ = full_run
     full = json.loads((full_out / "results.json").read_text())
     out = tmp_path / "run"
-    real_run = pets_lib.run
+    real_run = experiments.run_pets
 
-    def ctrl_c_after_first_episode(*args, on_episode_end, **kwargs):
+    def ctrl_c_after_first_episode(*args, on_iteration_end, **kwargs):
         def hook(episode, results):
-            on_episode_end(episode, results)
+            on_iteration_end(episode, results)
             raise KeyboardInterrupt
 
-        return real_run(*args, on_episode_end=hook, **kwargs)
+        return real_run(*args, on_iteration_end=hook, **kwargs)
 
-    monkeypatch.setattr(pets_lib, "run", ctrl_c_after_first_episode)
+    monkeypatch.setattr(experiments, "run_pets", ctrl_c_after_first_episode)
     assert pets_cli("--out", str(out)) == 130
     line = one_error_line(capsys)
     assert "interrupted" in line and "--resume" in line and str(out) in line
@@ -135,13 +137,13 @@ def test_resume_after_ctrl_c_equals_uninterrupted_run(full_run, tmp_path, monkey
     assert (out / "results.json").read_bytes() == before
 
 
-def fake_run(config, seeds, *, out_dir, resume, progress, log, on_episode_end, **_):
-    """Stands in for ``pets.run`` where only the configuration matters (no compiling)."""
+def fake_run(config, seeds, *, out_dir, resume, progress, log, on_iteration_end, **_):
+    """Stands in for ``run_pets`` where only the configuration matters (no compiling)."""
     del out_dir, resume, progress, log
     episodes = config.num_episodes
     results = {
         "seeds": list(seeds),
-        "config": pets_lib.json_safe(dataclasses.asdict(config)),
+        "config": config_record(config),
         "env": config.env_name,
         "episode_returns": [[-1.0] * episodes for _ in seeds],
         "real_steps": [[200 * (e + 2) for e in range(episodes)] for _ in seeds],
@@ -149,12 +151,12 @@ def fake_run(config, seeds, *, out_dir, resume, progress, log, on_episode_end, *
         "versions": {},
     }
     for e in range(episodes):
-        on_episode_end(e, results)
+        on_iteration_end(e, results)
     return results
 
 
 def test_mbrl_lib_preset_with_explicit_overrides(tmp_path, monkeypatch):
-    monkeypatch.setattr(pets_lib, "run", fake_run)
+    monkeypatch.setattr(experiments, "run_pets", fake_run)
     out = tmp_path / "mbrl"
     args = ["--env", "Pendulum-v1", "--preset", "mbrl-lib", "--episodes", "1", "--out", str(out)]
     code = cli.main(["pets", *args, "--horizon", "9", "--epochs", "7", "--propagation", "tsinf"])
@@ -163,10 +165,16 @@ def test_mbrl_lib_preset_with_explicit_overrides(tmp_path, monkeypatch):
     config = results["config"]
     assert results["preset"] == "mbrl-lib"
     # mbrl-lib's PETS numbers ...
-    assert (config["num_samples"], config["num_elites"], config["num_iterations"]) == (350, 35, 5)
-    assert config["alpha"] == 0.1 and config["rollout"]["num_particles"] == 20
-    assert (config["ensemble_size"], config["model_elites"]) == (7, 5)
-    assert config["hidden_sizes"] == [200] * 4 and config["activation"] == "silu"
+    options = config["planner"]["options"]
+    assert (options["num_samples"], options["num_elites"], options["num_iterations"]) == (
+        350,
+        35,
+        5,
+    )
+    assert options["alpha"] == 0.1 and config["rollout"]["num_particles"] == 20
+    model = config["model"]
+    assert (model["num_members"], model["num_elites"]) == (7, 5)
+    assert model["hidden_sizes"] == [200] * 4 and model["activation"] == "silu"
     train = config["train"]
     assert (train["learning_rate"], train["weight_decay"], train["batch_size"]) == (
         7.5e-4,
@@ -174,28 +182,32 @@ def test_mbrl_lib_preset_with_explicit_overrides(tmp_path, monkeypatch):
         256,
     )
     # ... except where a flag overrides them; nested configs keep the preset's other fields.
-    assert config["horizon"] == 9 and config["rollout"]["propagation"] == "tsinf"
+    assert config["planner"]["horizon"] == 9 and config["rollout"]["propagation"] == "tsinf"
     assert train["max_epochs"] == 7 and train["patience"] == 25  # mbrl-lib's, not default's 300
     preset = PETSConfig.preset("mbrl-lib")
     expected = PETSConfig.preset(
         "mbrl-lib",
         env_name="Pendulum-v1",
         num_episodes=1,
-        horizon=9,
+        planner=preset.planner.replace(horizon=9),
         rollout=dataclasses.replace(preset.rollout, propagation="tsinf"),
         train=dataclasses.replace(preset.train, max_epochs=7),
     )
-    assert config == pets_lib.json_safe(dataclasses.asdict(expected))
+    assert config == config_record(expected)
     assert (out / "learning_curve.png").exists()
 
 
 def test_planner_without_elites_records_no_elites(tmp_path, monkeypatch):
-    monkeypatch.setattr(pets_lib, "run", fake_run)
+    monkeypatch.setattr(experiments, "run_pets", fake_run)
     out = tmp_path / "mppi"
     args = ["--env", "Pendulum-v1", "--planner", "mppi", "--population", "10", "--out", str(out)]
     assert cli.main(["pets", *args, "--episodes", "1"]) == 0
     config = json.loads((out / "results.json").read_text())["config"]
-    assert config["planner"] == "mppi" and config["num_elites"] is None
+    assert config["planner"] == {
+        "name": "mppi",
+        "horizon": 40,
+        "options": {"num_samples": 10, "num_iterations": 3},
+    }  # the default preset's, without options MPPI does not take
 
 
 @pytest.mark.parametrize(
@@ -214,7 +226,11 @@ def test_planner_without_elites_records_no_elites(tmp_path, monkeypatch):
         ),
         (["--env", "Pendulum-v1", "--ensemble-size", "2", "--model-elites", "3"], "--model"),
         (["--env", "Pendulum-v1", "--planner", "foo"], "--planner"),
-        (["--env", "CartPole-v1", "--planner", "mppi"], "unknown planner 'mppi'"),
+        (["--env", "CartPole-v1", "--planner", "mppi"], "'mppi' is not available"),
+        (["--env", "Pendulum-v1", "--planner-opt", "nosuch=1"], "does not take nosuch"),
+        (["--env", "Pendulum-v1", "--planner-opt", "temperature"], "NAME=VALUE"),
+        (["--env", "Pendulum-v1", "--planner-opt", "temperature=-1"], "temperature must be"),
+        (["--env", "Pendulum-v1", "--population", "8", "--planner-opt", "num_samples=9"], "both"),
         (["--env", "Pendulum-v1", "--planner", "mppi", "--elites", "3"], "--elites"),
         (["--env", "Pendulum-v1", "--propagation", "ts2"], "--propagation"),
         (["--env", "Pendulum-v1", "--hidden", "16,x"], "--hidden"),
@@ -261,12 +277,13 @@ def test_console_script_bad_input_is_one_line_exit_2(tmp_path):
 
 def tiny_config() -> PETSConfig:
     """The configuration of ``TINY``, as the command builds it (so compiles are shared)."""
-    return cli._pets_config(cli.build_parser().parse_args(["pets", *TINY, "--out", "unused"]))
+    args = cli.build_parser().parse_args(["pets", *TINY, "--out", "unused"])
+    return cli.pets.pets_config(args)
 
 
 def test_demo_starts_afresh_and_prints_returns(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_demo_config", tiny_config)
-    monkeypatch.setattr(cli, "DEMO_SEEDS", (0, 1))  # the smoke run's seeds: no new compile
+    monkeypatch.setattr(cli.demo, "demo_config", tiny_config)
+    monkeypatch.setattr(cli.demo, "DEMO_SEEDS", (0, 1))  # the smoke run's seeds: no new compile
     out = tmp_path / "demo"
     (out / "checkpoints" / "7").mkdir(parents=True)  # a previous demo's leftovers
     (out / "results.json").write_text('{"command": "demo"}')
@@ -292,23 +309,38 @@ def test_demo_refuses_a_folder_with_other_results(tmp_path, capsys):
 
 
 def test_demo_default_settings():
-    config = cli._demo_config()
+    config = cli.demo.demo_config()
     assert config == PETSConfig.preset("default", num_episodes=5)
-    assert config.env_name == "Pendulum-v1" and cli.DEMO_SEEDS == (0,)
-    assert cli._check_pets(config).episode_length == 200  # builds (nothing compiled)
+    assert config.env_name == "Pendulum-v1" and cli.demo.DEMO_SEEDS == (0,)
+    assert cli.pets.check(config).env.episode_length == 200  # builds (nothing compiled)
     args = cli.build_parser().parse_args(["demo"])
-    assert args.out == cli.DEMO_OUT == str(Path("runs", "demo"))
+    assert args.out == cli.demo.DEMO_OUT == str(Path("runs", "demo"))
 
 
 def test_default_planner_follows_the_action_space(tmp_path, monkeypatch):
     seen = {}
 
     def fake(config, seeds, **kwargs):
-        seen["planner"] = config.planner
+        seen["planner"] = config.planner.name
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pets_lib, "run", fake)
+    monkeypatch.setattr(experiments, "run_pets", fake)
     for env, expected in [("CartPole-v1", "cem"), ("Pendulum-v1", "mppi")]:
         code = cli.main(["pets", "--env", env, "--out", str(tmp_path / env), "--no-progress"])
         assert code == 130 and seen["planner"] == expected
-    assert pets_lib.make_pets(PETSConfig(env_name="CartPole-v1")).model_config.action_dim == 2
+    assert pets_setup(PETSConfig(env_name="CartPole-v1")).model_config.action_dim == 2
+
+
+def test_every_planner_option_is_reachable_from_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "run_pets", fake_run)
+    out = tmp_path / "icem"
+    opts = ["--planner-opt", "colored_noise_exponent=1.5", "--planner-opt", "fixed_shapes=true"]
+    args = ["--env", "Pendulum-v1", "--planner", "icem", "--episodes", "1", "--out", str(out)]
+    assert cli.main(["pets", *args, *opts]) == 0
+    options = json.loads((out / "results.json").read_text())["config"]["planner"]["options"]
+    assert options == {
+        "colored_noise_exponent": 1.5,
+        "fixed_shapes": True,
+        "num_iterations": 3,
+        "num_samples": 200,
+    }
