@@ -29,7 +29,8 @@ import time
 
 import jax
 
-from jaxmbrl.agents.pets import PETSConfig, make_pets, run
+from jaxmbrl.agents.pets import PETSConfig, make_pets
+from jaxmbrl.experiments import run_pets
 from jaxmbrl.models import TrainConfig
 from jaxmbrl.reporting import machine_record
 
@@ -70,17 +71,19 @@ def time_episode(config: PETSConfig) -> tuple[list[float], float]:
 
 
 def full_run(episodes: int, quick: bool) -> dict:
-    """Wall seconds of a whole default PETS run (``pets.run``, 1 seed): random episode,
-    ``episodes`` x (training + planned episode), compilation included."""
-    overrides = dict(num_episodes=episodes)
-    if quick:
-        overrides.update(
-            episode_length=20, horizon=10, num_samples=50, hidden_sizes=(64, 64),
+    """Wall seconds of a whole default PETS run (``experiments.run_pets``, 1 seed): random
+    episode, ``episodes`` x (training + planned episode), compilation included."""
+    config = PETSConfig(num_episodes=episodes)
+    if quick:  # the defaults with a shorter horizon, a smaller population and smaller members
+        config = dataclasses.replace(
+            config,
+            episode_length=20,
+            planner=config.planner.replace(horizon=10, num_samples=50),
+            model=dataclasses.replace(config.model, hidden_sizes=(64, 64)),
             train=TrainConfig(max_epochs=5),
-        )  # fmt: skip
-    config = PETSConfig(**overrides)
+        )
     t0 = time.perf_counter()
-    results = run(config, seeds=1, log=None)
+    results = run_pets(config, seeds=1, log=None)
     seconds = time.perf_counter() - t0
     return {
         "config": "PETSConfig() defaults" + (" (quick: smaller)" if quick else ""),

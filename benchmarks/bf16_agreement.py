@@ -23,7 +23,9 @@ import time
 import jax
 import numpy as np
 
-from jaxmbrl.agents.pets import PETSConfig, make_pets
+from jaxmbrl import envs
+from jaxmbrl.agents.pets import PETSConfig, make_pets, pets_setup
+from jaxmbrl.planners import registry
 from jaxmbrl.reporting import machine_record, write_json
 
 
@@ -49,10 +51,9 @@ def main(argv=None) -> dict:
         print(f"float32 PETS episode return {float(stats.episode_return):.1f}", flush=True)
     state, _ = train(state)
 
-    env, env_params, planner = p32.env, p32.env_params, p32.planner
-    starts = jax.vmap(lambda k: env.reset_env(k, env_params)[0])(
-        jax.random.split(jax.random.key(1), 12)
-    )
+    planner, _ = registry.build(f32.planner, pets_setup(f32).env.action)
+    env = envs.load(f32.env_name, f32.episode_length)[1]
+    starts = jax.vmap(lambda k: env.reset(k)[0])(jax.random.split(jax.random.key(1), 12))
 
     def first_action(pets, obs, key):
         action, _, _ = planner.plan(planner.init(), key, pets.objective(state.model, obs))

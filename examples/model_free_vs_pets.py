@@ -4,7 +4,7 @@
 The lesson claims that model-based RL needs fewer real samples than model-free RL. This
 script measures it: episode return against *real* environment steps for
 
-* PETS (``jaxmbrl.agents.pets.run``, the library's default preset: a 5-member Gaussian
+* PETS (``jaxmbrl.experiments.run_pets``, the library's default preset: a 5-member Gaussian
   ensemble, MPPI with horizon 40): one random episode, then planned episodes of 200 steps;
 * SAC (``examples/sac.py``, standard Pendulum hyperparameters): the same 200 random steps,
   then one gradient update per real step; after every 200 steps its deterministic policy is
@@ -46,19 +46,19 @@ import jax
 import numpy as np
 import sac as sac_lib
 
-from jaxmbrl.agents.pets import PETSConfig, run, versions
+from jaxmbrl import experiments
+from jaxmbrl.agents.pets import PETSConfig
+from jaxmbrl.models import ModelSpec
 from jaxmbrl.models.training import TrainConfig
+from jaxmbrl.planners.registry import PlannerSpec
+from jaxmbrl.reporting import machine_record
 
 EPISODE = 200  # Pendulum-v1's episode length
 
 # A small PETS for the smoke test: the default's structure with a cheaper planner and model.
 QUICK_PETS = dict(
-    horizon=20,
-    num_samples=64,
-    num_iterations=2,
-    ensemble_size=3,
-    model_elites=2,
-    hidden_sizes=(64, 64),
+    planner=PlannerSpec("auto", horizon=20, options={"num_samples": 64, "num_iterations": 2}),
+    model=ModelSpec(num_members=3, num_elites=2, hidden_sizes=(64, 64)),
     train=TrainConfig(max_epochs=100, patience=20, learning_rate=1e-3),
 )
 
@@ -98,7 +98,9 @@ def run_sac(config: sac_lib.SACConfig, seeds: list[int]) -> dict:
 
 def run_pets(config: PETSConfig, seeds: list[int]) -> dict:
     t0 = time.perf_counter()
-    res = run(config, seeds, log=lambda line: print("  PETS " + line, flush=True), oracle=True)
+    res = experiments.run_pets(
+        config, seeds, oracle=True, log=lambda line: print("  PETS " + line, flush=True)
+    )
     wall = time.perf_counter() - t0
     # The agent's own cost: model training and planned episodes, first-call compilation
     # included; the oracle episodes (timed by neither) and the random episode left out.
@@ -261,7 +263,7 @@ def main(argv=None) -> dict:
         "steps_to_threshold": thresholds,
         "pets": pets_res,
         "sac": sac_res,
-        "versions": versions(),
+        "versions": machine_record(),
     }
     plot(result, out_dir / "model_free_vs_pets.png")
     result["wall_s"] = time.perf_counter() - t_start

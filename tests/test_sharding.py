@@ -28,9 +28,11 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent(
     from jaxmbrl.agents.pets import PETSConfig, make_pets
     from jaxmbrl.envs import make
     from jaxmbrl.envs.reward_fns import known_functions
+    from jaxmbrl.models import ModelSpec
     from jaxmbrl.models import ensemble as ens
     from jaxmbrl.models.training import TrainConfig
     from jaxmbrl.planners.cem import CEMConfig, cem
+    from jaxmbrl.planners.registry import PlannerSpec
     from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
 
     out = {"num_devices": jax.device_count()}
@@ -45,10 +47,12 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent(
 
     # 1. PETS: 4 seeds sharded over a 4-device "seeds" mesh vs the same on one device.
     TINY = PETSConfig(
-        num_episodes=2, planner="cem", alpha=0.1, episode_length=12, horizon=6,
-        num_samples=32, num_elites=4, num_iterations=2,
-        rollout=RolloutConfig(num_particles=4), ensemble_size=3, model_elites=2,
-        hidden_sizes=(32, 32), train=TrainConfig(max_epochs=4),
+        num_episodes=2, episode_length=12,
+        planner=PlannerSpec("cem", horizon=6, options={
+            "num_samples": 32, "num_elites": 4, "num_iterations": 2, "alpha": 0.1}),
+        rollout=RolloutConfig(num_particles=4),
+        model=ModelSpec(num_members=3, num_elites=2, hidden_sizes=(32, 32)),
+        train=TrainConfig(max_epochs=4),
     )
     pets = make_pets(TINY)
     init = jax.jit(jax.vmap(pets.init))
