@@ -256,19 +256,9 @@ def pets_setup(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = Non
     return PETSSetup(spec, model_config, planner_config, learned, capacity)
 
 
-def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None) -> PETS:
-    """Build the PETS functions for ``config`` (see :class:`PETS`).
-
-    Args:
-      config: the experiment.
-      env: ``(EnvSpec, Environment)`` to use instead of loading ``config.env_name``.
-
-    Raises:
-      ValueError: as :func:`pets_setup`.
-    """
-    spec, functions = env = env or _load(config)
-    setup = pets_setup(config, env)
-    planner, _ = registry.build(config.planner, spec.action)
+def _objective_factory(config: PETSConfig, setup: PETSSetup, functions: Environment):
+    """``(model, obs [O]) -> objective``: particle rollouts through the model, with the known
+    reward and termination unless the reward is learned."""
     reward_fn, termination_fn = functions.reward_fn, functions.termination_fn
     if setup.learned_reward:
         reward_fn = None
@@ -277,20 +267,59 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
     planning_model = dataclasses.replace(
         setup.model_config, matmul_dtype=config.planning_matmul_dtype
     )
-    obs_dim, action_dim = spec.obs_dim, spec.action.model_dim
+    spec = setup.env
 
-    def encode(actions: Array) -> Array:
-        """``[T, A] / [T] int32`` env actions -> ``[T, A] / [T, D] float32`` model inputs."""
+    def objective(model: ens.EnsembleState, obs: Array) -> Objective:
+        grouped = functools.partial(ens.predict_grouped, planning_model, model)
+        scores = make_particle_objective(
+            config.rollout,
+            grouped,
+            jnp.reshape(obs, (spec.obs_dim,)).astype(jnp.float32),
+            num_members=config.model.num_elites,
+            reward_fn=reward_fn,
+            termination_fn=termination_fn,
+        )
         if spec.action.is_discrete:
-            return jax.nn.one_hot(actions, action_dim, dtype=jnp.float32)
-        return jnp.reshape(actions, (-1, action_dim)).astype(jnp.float32)
+            return lambda key, seqs: scores(key, jax.nn.one_hot(seqs, spec.action.model_dim))
+        return scores
 
+    return objective
+
+
+def _transitions(spec: EnvSpec, record: mpc.EpisodeRecord) -> dict[str, Array]:
+    """An episode's steps as buffer items: ``obs [T, O]``, ``action [T, A]`` (one-hot
+    ``[T, D]`` for discrete actions), ``next_obs [T, O]``, ``reward [T]``, all float32."""
+    if spec.action.is_discrete:
+        action = jax.nn.one_hot(record.actions, spec.action.model_dim, dtype=jnp.float32)
+    else:
+        action = jnp.reshape(record.actions, (-1, spec.action.model_dim)).astype(jnp.float32)
+    return {
+        "obs": jnp.reshape(record.observations, (-1, spec.obs_dim)).astype(jnp.float32),
+        "action": action,
+        "next_obs": jnp.reshape(record.next_observations, (-1, spec.obs_dim)).astype(jnp.float32),
+        "reward": record.rewards,
+    }
+
+
+def _progress_hook(progress, seed_id: Array) -> mpc.ProgressHook | None:
+    """The MPC step's hook that sends ``(seed_id, t, running_return)`` to ``progress``."""
+    if progress is None:
+        return None
+
+    def hook(t, running_return):
+        jax.debug.callback(progress, seed_id, t, running_return)
+
+    return hook
+
+
+def _init_fn(setup: PETSSetup):
     def init(key: PRNGKey, seed_id: int | Array = 0) -> PETSState:
         k_model, k_next = jax.random.split(key)
+        obs = jnp.zeros((setup.env.obs_dim,), jnp.float32)
         item = {
-            "obs": jnp.zeros((obs_dim,), jnp.float32),
-            "action": jnp.zeros((action_dim,), jnp.float32),
-            "next_obs": jnp.zeros((obs_dim,), jnp.float32),
+            "obs": obs,
+            "action": jnp.zeros((setup.env.action.model_dim,), jnp.float32),
+            "next_obs": obs,
             "reward": jnp.zeros((), jnp.float32),
         }
         return PETSState(
@@ -301,56 +330,10 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
             episode=jnp.zeros((), jnp.int32),
         )
 
-    def objective(model: ens.EnsembleState, obs: Array) -> Objective:
-        grouped = functools.partial(ens.predict_grouped, planning_model, model)
-        scores = make_particle_objective(
-            config.rollout,
-            grouped,
-            jnp.reshape(obs, (obs_dim,)).astype(jnp.float32),
-            num_members=config.model.num_elites,
-            reward_fn=reward_fn,
-            termination_fn=termination_fn,
-        )
-        if spec.action.is_discrete:
-            return lambda key, seqs: scores(key, jax.nn.one_hot(seqs, action_dim))
-        return scores
+    return init
 
-    def real_episode(state, episode_planner, make_objective, progress=None):
-        """One real episode from ``state``'s key; returns the new state (key advanced,
-        transitions added) and the record."""
-        key, k_reset, k_loop = jax.random.split(state.key, 3)
-        hook = None
-        if progress is not None:
 
-            def hook(t, running_return):
-                jax.debug.callback(progress, state.seed_id, t, running_return)
-
-        steps = jax.random.split(k_loop, spec.episode_length)
-        record = mpc.episode(
-            functions, episode_planner, make_objective, k_reset, steps, progress=hook
-        )
-        items = {
-            "obs": jnp.reshape(record.observations, (-1, obs_dim)).astype(jnp.float32),
-            "action": encode(record.actions),
-            "next_obs": jnp.reshape(record.next_observations, (-1, obs_dim)).astype(jnp.float32),
-            "reward": record.rewards,
-        }
-        buffer = rb.add_batch(state.buffer, items, mask=record.alive)
-        return state.replace(buffer=buffer, key=key, episode=state.episode + 1), record
-
-    def random_episode(state: PETSState):
-        return real_episode(state, mpc.random_planner(functions.sample_action), None)
-
-    def planned_episode(state: PETSState, progress=None):
-        make_objective = lambda env_state, obs: objective(state.model, obs)
-        return real_episode(state, planner, make_objective, progress)
-
-    def oracle_episode(state: PETSState) -> mpc.EpisodeRecord:
-        """The episode :func:`planned_episode` would run from ``state`` (same start state,
-        same keys), planned with the true dynamics; the state is not changed."""
-        make_objective = mpc.oracle(functions, gamma=config.rollout.gamma)
-        return real_episode(state, planner, make_objective)[1]
-
+def _train_fn(config: PETSConfig, setup: PETSSetup):
     def train_model(state: PETSState):
         key, k_train = jax.random.split(state.key)
         data = state.buffer.data
@@ -367,16 +350,22 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
         )
         return state.replace(model=model, key=key), log
 
+    return train_model
+
+
+def _experiment_fn(config: PETSConfig, pets: PETS):
+    """The whole experiment as one pure function of a key (see :class:`ExperimentRecord`)."""
+
     def run_experiment(key: PRNGKey):
-        state = init(key)
+        state = pets.init(key)
         state, random = jax.lax.scan(
-            lambda s, _: random_episode(s), state, None, length=config.num_random_episodes
+            lambda s, _: pets.random_episode(s), state, None, length=config.num_random_episodes
         )
 
         def iteration(s, _):
-            s, log = train_model(s)
+            s, log = pets.train_model(s)
             elite_err = jnp.take_along_axis(log.val_error, s.model.elite_idx, axis=0)
-            s, record = planned_episode(s)
+            s, record = pets.planned_episode(s)
             return s, ExperimentRecord(
                 random_returns=random.episode_return,
                 returns=record.episode_return,
@@ -388,15 +377,59 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
         state, per_episode = jax.lax.scan(iteration, state, None, length=config.num_episodes)
         return state, per_episode.replace(random_returns=random.episode_return)
 
-    return PETS(
-        init=init,
+    return run_experiment
+
+
+def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None) -> PETS:
+    """Build the PETS functions for ``config`` (see :class:`PETS`).
+
+    Args:
+      config: the experiment.
+      env: ``(EnvSpec, Environment)`` to use instead of loading ``config.env_name``.
+
+    Raises:
+      ValueError: as :func:`pets_setup`.
+    """
+    spec, functions = env = env or _load(config)
+    setup = pets_setup(config, env)
+    planner, _ = registry.build(config.planner, spec.action)
+    objective = _objective_factory(config, setup, functions)
+
+    def real_episode(state, episode_planner, make_objective, progress=None):
+        """One real episode from ``state``'s key: the new state (key advanced, transitions
+        added) and the record."""
+        key, k_reset, k_loop = jax.random.split(state.key, 3)
+        steps = jax.random.split(k_loop, spec.episode_length)
+        hook = _progress_hook(progress, state.seed_id)
+        record = mpc.episode(
+            functions, episode_planner, make_objective, k_reset, steps, progress=hook
+        )
+        buffer = rb.add_batch(state.buffer, _transitions(spec, record), mask=record.alive)
+        return state.replace(buffer=buffer, key=key, episode=state.episode + 1), record
+
+    def random_episode(state: PETSState):
+        return real_episode(state, mpc.random_planner(functions.sample_action), None)
+
+    def planned_episode(state: PETSState, progress=None):
+        make_objective = lambda env_state, obs: objective(state.model, obs)
+        return real_episode(state, planner, make_objective, progress)
+
+    def oracle_episode(state: PETSState) -> mpc.EpisodeRecord:
+        """The episode :func:`planned_episode` would run from ``state`` (same start state,
+        same keys), planned with the true dynamics; the state is not changed."""
+        make_objective = mpc.oracle(functions, gamma=config.rollout.gamma)
+        return real_episode(state, planner, make_objective)[1]
+
+    pets = PETS(
+        init=_init_fn(setup),
         random_episode=random_episode,
-        train_model=train_model,
+        train_model=_train_fn(config, setup),
         planned_episode=planned_episode,
         oracle_episode=oracle_episode,
         objective=objective,
-        run_experiment=run_experiment,
+        run_experiment=lambda key: None,
     )
+    return pets._replace(run_experiment=_experiment_fn(config, pets))
 
 
 __all__ = [
