@@ -29,8 +29,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmbrl import buffer as rb
-from jaxmbrl import mpc
-from jaxmbrl.envs import gymnax_adapter
+from jaxmbrl import envs, mpc
 from jaxmbrl.envs.spec import Environment, EnvSpec
 from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import training
@@ -234,7 +233,7 @@ class PETS(NamedTuple):
 
 
 def _load(config: PETSConfig) -> tuple[EnvSpec, Environment]:
-    return gymnax_adapter.load(config.env_name, config.episode_length)
+    return envs.load(config.env_name, config.episode_length)
 
 
 def pets_setup(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None) -> PETSSetup:
