@@ -33,7 +33,8 @@ import sys
 import time
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The flags; with ``--tuned-malloc`` the process re-executes itself once."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="npz with obs, action, next_obs, reward")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per timed repeat")
@@ -53,18 +54,11 @@ def main() -> None:
             os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 32), MALLOC_TRIM_THRESHOLD_=str(1 << 32)
         )
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    return args
 
-    import mbrl
-    import mbrl.models
-    import mbrl.util.common
-    import mbrl.util.replay_buffer
-    import numpy as np
-    import omegaconf
-    import torch
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    conf = pathlib.Path(mbrl.__file__).parent / "examples" / "conf"
+def mbrl_config(omegaconf, conf: pathlib.Path):
+    """mbrl-lib's PETS config (``pets_cartpole`` overrides, Gaussian MLP ensemble)."""
     overrides = omegaconf.OmegaConf.load(conf / "overrides" / "pets_cartpole.yaml")
     cfg = omegaconf.OmegaConf.create(
         {
@@ -78,6 +72,15 @@ def main() -> None:
         }
     )
     cfg.dynamics_model["_recursive_"] = False
+    return cfg, overrides
+
+
+def build_trainer(args, cfg, overrides):
+    """``(model, trainer, train iterator, validation iterator)`` on the data in ``--data``."""
+    import mbrl.models
+    import mbrl.util.common
+    import mbrl.util.replay_buffer
+    import numpy as np
 
     data = np.load(args.data)
     obs, action = data["obs"].astype(np.float32), data["action"].astype(np.float32)
@@ -96,8 +99,11 @@ def main() -> None:
     trainer = mbrl.models.ModelTrainer(
         model, optim_lr=float(overrides.model_lr), weight_decay=float(overrides.model_wd)
     )
-    n_train = train_it.num_stored
+    return model, trainer, train_it, val_it
 
+
+def timed_epochs(args, trainer, train_it, val_it) -> list[float]:
+    """Seconds of ``--repeats`` timed training calls of ``--epochs`` epochs (after a warm-up)."""
     trainer.train(train_it, dataset_val=val_it, num_epochs=1, patience=None, silent=True)  # warm-up
     times = []
     for _ in range(args.repeats):
@@ -106,6 +112,23 @@ def main() -> None:
             train_it, dataset_val=val_it, num_epochs=args.epochs, patience=None, silent=True
         )
         times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    args = parse_args()
+    import mbrl
+    import omegaconf
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    conf = pathlib.Path(mbrl.__file__).parent / "examples" / "conf"
+    cfg, overrides = mbrl_config(omegaconf, conf)
+    model, trainer, train_it, val_it = build_trainer(args, cfg, overrides)
+    batch_size = int(overrides.model_batch_size)
+    n_train = train_it.num_stored
+    times = timed_epochs(args, trainer, train_it, val_it)
     sps = [n_train * args.epochs / t for t in times]
     dm = cfg.dynamics_model
     result = {
