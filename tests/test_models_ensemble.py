@@ -234,6 +234,13 @@ def test_deterministic_sample_ignores_key():
 
 
 def test_bfloat16_matmuls_stay_close_to_float32_and_output_float32():
+    """Same parameters, bfloat16 matmul operands: float32 outputs, rounding-sized changes.
+
+    Measured on this fresh (untrained) model with seeds 0..3: relative error of the means
+    (Frobenius norm) 3.6e-3 .. 4.6e-3, largest relative variance change 2.6e-4 .. 4.5e-4.
+    The bounds sit about 2x and 4x above. A trained model planning in bfloat16 is checked in
+    ``test_models_training.py``.
+    """
     config = models.EnsembleConfig(obs_dim=3, action_dim=1, hidden_sizes=(64, 64))
     state = models.init(config, jax.random.key(0))
     obs = jax.random.normal(jax.random.key(1), (5, 64, 3))
@@ -242,10 +249,9 @@ def test_bfloat16_matmuls_stay_close_to_float32_and_output_float32():
     bf16 = dataclasses.replace(config, matmul_dtype="bfloat16")
     mean16, var16 = models.predict_grouped(bf16, state, obs, action)  # same parameters
     assert mean16.dtype == var16.dtype == jnp.float32
-    scale = float(jnp.max(jnp.abs(mean32)))
-    err = float(jnp.max(jnp.abs(mean16 - mean32)))
-    assert 0.0 < err < 0.03 * scale  # bfloat16 rounding, not a different model
-    np.testing.assert_allclose(var16, var32, rtol=0.05)
+    rel = float(jnp.linalg.norm(mean16 - mean32) / jnp.linalg.norm(mean32))
+    assert 0.0 < rel < 1e-2  # bfloat16 rounding (not a no-op), not a different model
+    np.testing.assert_allclose(var16, var32, rtol=2e-3)
     with pytest.raises(ValueError, match="matmul_dtype"):
         dataclasses.replace(config, matmul_dtype="float16")
     assert models.EnsembleConfig.from_dict(bf16.to_dict()) == bf16

@@ -9,12 +9,6 @@ from jaxmbrl.planners import CEMConfig, CEMState, cem, cem_update
 from jaxmbrl.planners.cem import truncated_normal_samples
 
 
-@pytest.fixture(autouse=True)
-def _strict_rank_promotion():
-    with jax.numpy_rank_promotion("raise"):
-        yield
-
-
 def _config(**kw):
     base = dict(horizon=3, action_low=(-1.0, 0.0), action_high=(1.0, 1.0))
     base.update(kw)

@@ -21,12 +21,6 @@ H, D = 5, 3
 TARGET = np.array([0, 2, 1, 2, 0], np.int32)
 
 
-@pytest.fixture(autouse=True)
-def _strict_rank_promotion():
-    with jax.numpy_rank_promotion("raise"):
-        yield
-
-
 def _make(name, **kw):
     if name == "rs":
         base = dict(horizon=H, num_actions=D, num_samples=64)

@@ -2,8 +2,8 @@
 
 Bounds (asymmetric, ``A = 2``), finite actions under NaN/inf returns, determinism for a fixed
 key, ``jit(vmap(plan))`` equal to a Python loop, one compilation for 100 jitted calls, ``plan``
-inside ``lax.scan``, and ``shift``. Run with ``jax_numpy_rank_promotion="raise"`` so no
-planner relies on silent broadcasting.
+inside ``lax.scan``, and ``shift``. Run with ``jax_numpy_rank_promotion="raise"`` (set in
+``conftest.py``) so no planner relies on silent broadcasting.
 """
 
 import functools
@@ -44,12 +44,6 @@ def _make(name):
 
 
 PLANNERS = ["cem", "cem_best", "icem", "icem_mean", "mppi"]
-
-
-@pytest.fixture(autouse=True)
-def _strict_rank_promotion():
-    with jax.numpy_rank_promotion("raise"):
-        yield
 
 
 def _quadratic(target):

@@ -9,12 +9,6 @@ from jaxmbrl.planners import MPPIConfig, mppi, mppi_update
 from jaxmbrl.planners.mppi import low_pass, mppi_weights
 
 
-@pytest.fixture(autouse=True)
-def _strict_rank_promotion():
-    with jax.numpy_rank_promotion("raise"):
-        yield
-
-
 def _config(**kw):
     base = dict(horizon=3, action_low=(-1.0, 0.0), action_high=(1.0, 1.0))
     base.update(kw)

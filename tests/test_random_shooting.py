@@ -19,7 +19,7 @@ def _config(**kw):
 def _quadratic(target):
     def objective(key, actions):
         del key
-        return -jnp.sum((actions - target) ** 2, axis=(1, 2))
+        return -jnp.sum((actions - jnp.asarray(target)[None, None]) ** 2, axis=(1, 2))
 
     return objective
 

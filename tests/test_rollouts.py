@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxmbrl import envs
+from jaxmbrl.models import ensemble
 from jaxmbrl.planners import RandomShootingConfig, random_shooting
 from jaxmbrl.rollouts import (
     RolloutConfig,
@@ -321,7 +322,6 @@ def test_random_permutations_equal_argsort(slots):
 
 
 def test_composes_with_the_ensemble_contract():
-    ensemble = pytest.importorskip("jaxmbrl.models.ensemble")
     cfg = ensemble.EnsembleConfig(
         obs_dim=3, action_dim=1, num_members=4, num_elites=3, hidden_sizes=(8,)
     )
