@@ -18,6 +18,7 @@ from jaxmbrl.planners.base import (
     ContinuousPlannerConfig,
     PlanInfo,
     Planner,
+    clip_broadcast,
     evaluate,
     select_best,
     shift_sequence,
@@ -80,7 +81,7 @@ def random_shooting(config: RandomShootingConfig) -> Planner:
         sample_key, eval_key = jax.random.split(key)
         candidates = jax.random.uniform(sample_key, shape, jnp.float32, low, high)
         if config.warm_start:
-            candidates = candidates.at[0].set(jnp.clip(state.solution, low, high))
+            candidates = candidates.at[0].set(clip_broadcast(state.solution, low, high))
         returns = evaluate(objective, eval_key, candidates)
         best, best_return = select_best(returns, candidates)
         info = PlanInfo(solution=best, expected_return=best_return)
