@@ -110,7 +110,7 @@ def bench_grouped(repeats: int) -> dict:
     }
 
 
-def main(argv=None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench_out", help="directory for the JSON result")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
@@ -124,7 +124,51 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--no-peer", action="store_true", help="skip mbrl-lib")
     parser.add_argument("--grouped", action="store_true", help="also time predict_grouped")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def peer_result(args: argparse.Namespace, data_path: pathlib.Path) -> dict:
+    """mbrl-lib's result: run it, or say why it was skipped (printed)."""
+    if args.no_peer:
+        return {"status": "skipped (--no-peer)"}
+    if os.path.exists(args.peer_python):
+        print("mbrl-lib: running", args.peer_python)
+        return run_peer(args.peer_python, data_path, args.epochs, args.repeats)
+    peer = {
+        "status": f"peer environment missing: {args.peer_python} not found (the "
+        "peer environment: mbrl-lib 0.2.0 and torch in PEER_TORCH, default "
+        "/tmp/peer-torch)"
+    }
+    print("mbrl-lib:", peer["status"])
+    return peer
+
+
+def report_throughput(result: dict, jax_sps: list[float], peer: dict) -> None:
+    """Print the samples/s lines; add the jaxmbrl / mbrl-lib ratio when mbrl-lib ran."""
+    line = f"jaxmbrl  {stats(jax_sps)['median']:,.0f} [{min(jax_sps):,.0f}-{max(jax_sps):,.0f}]"
+    print(line + " samples/s")
+    if peer.get("status") == "ok":
+        ps = peer["samples_per_s"]
+        med = peer["samples_per_s_median"]
+        print(f"mbrl-lib {med:,.0f} [{min(ps):,.0f}-{max(ps):,.0f}] samples/s")
+        result["ratio_jaxmbrl_over_mbrl_lib"] = (
+            stats(jax_sps)["median"] / peer["samples_per_s_median"]
+        )
+        print(f"ratio (median/median) {result['ratio_jaxmbrl_over_mbrl_lib']:.2f}x")
+
+
+def report_grouped(result: dict, quick: bool) -> None:
+    """Time predict_grouped's implementations into ``result`` and print them."""
+    result["predict_grouped"] = bench_grouped(10 if quick else 30)
+    for name, r in result["predict_grouped"].items():
+        print(
+            f"predict_grouped {name}: {r['ms']['median']:.2f} ms "
+            f"[{r['ms']['min']:.2f}-{r['ms']['max']:.2f}]"
+        )
+
+
+def main(argv=None) -> dict:
+    args = build_parser().parse_args(argv)
     if args.quick:
         args.epochs, args.repeats, args.transitions = 1, 2, 2000
     out_dir = pathlib.Path(args.out)
@@ -151,18 +195,7 @@ def main(argv=None) -> dict:
 
     half = max(1, args.repeats // 2)
     jax_times = time_jax(config, tc, state, jdata, half, seed=10)
-    peer = {"status": "skipped (--no-peer)"}
-    if not args.no_peer:
-        if os.path.exists(args.peer_python):
-            print("mbrl-lib: running", args.peer_python)
-            peer = run_peer(args.peer_python, data_path, args.epochs, args.repeats)
-        else:
-            peer = {
-                "status": f"peer environment missing: {args.peer_python} not found (the "
-                "peer environment: mbrl-lib 0.2.0 and torch in PEER_TORCH, default "
-                "/tmp/peer-torch)"
-            }
-            print("mbrl-lib:", peer["status"])
+    peer = peer_result(args, data_path)
     jax_times += time_jax(config, tc, state, jdata, args.repeats - half, seed=100)
     jax_sps = [n_train * args.epochs / t for t in jax_times]
 
@@ -185,23 +218,9 @@ def main(argv=None) -> dict:
         },
         "mbrl_lib": peer,
     }
-    line = f"jaxmbrl  {stats(jax_sps)['median']:,.0f} [{min(jax_sps):,.0f}-{max(jax_sps):,.0f}]"
-    print(line + " samples/s")
-    if peer.get("status") == "ok":
-        ps = peer["samples_per_s"]
-        med = peer["samples_per_s_median"]
-        print(f"mbrl-lib {med:,.0f} [{min(ps):,.0f}-{max(ps):,.0f}] samples/s")
-        result["ratio_jaxmbrl_over_mbrl_lib"] = (
-            stats(jax_sps)["median"] / peer["samples_per_s_median"]
-        )
-        print(f"ratio (median/median) {result['ratio_jaxmbrl_over_mbrl_lib']:.2f}x")
+    report_throughput(result, jax_sps, peer)
     if args.grouped:
-        result["predict_grouped"] = bench_grouped(10 if args.quick else 30)
-        for name, r in result["predict_grouped"].items():
-            print(
-                f"predict_grouped {name}: {r['ms']['median']:.2f} ms "
-                f"[{r['ms']['min']:.2f}-{r['ms']['max']:.2f}]"
-            )
+        report_grouped(result, args.quick)
     write_json(out_dir / "bench_training.json", result)
     return result
 

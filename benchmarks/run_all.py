@@ -143,94 +143,129 @@ def run(
     return report
 
 
+def _md_planning(p: dict) -> list[str]:
+    from bench_planning import markdown as planning_md
+
+    return [
+        "## Planning (seconds per planning call; speed-up = mbrl-lib / jaxmbrl)",
+        "",
+        planning_md(p),
+    ]
+
+
+def _md_end_to_end(e: dict) -> list[str]:
+    peer = e.get("mbrl_lib") or {}
+    lines = ["## End to end (mbrl-lib preset PETS episode)", ""]
+    lines += ["| precision | episode s (median of runs) | mbrl-lib s | speed-up |"]
+    lines += ["|---|---|---|---|"]
+    for dtype, r in e["jaxmbrl"].items():
+        sp = r.get("speedup_vs_mbrl_lib")
+        lines.append(
+            f"| {dtype} | {r['episode_median_s']:.1f} ({e['steps']} steps) | "
+            f"{peer.get('total_s', float('nan')):.1f} | " + (f"{sp:.2f}x |" if sp else "n/a |")
+        )
+    if "full_run" in e:
+        fr = e["full_run"]
+        lines += [
+            "",
+            f"Whole default PETS run ({fr['env']}, 1 seed, {fr['planned_episodes']} planned "
+            f"episodes, compile + training included): {fr['seconds']:.1f} s "
+            f"({fr['seconds_per_planned_episode']:.1f} s per planned episode).",
+        ]
+    lines.append("")
+    return lines
+
+
+def _md_training(t: dict) -> list[str]:
+    js = t["jaxmbrl"]["samples_per_s"]
+    peer = t.get("mbrl_lib") or {}
+    ratio = t.get("ratio_jaxmbrl_over_mbrl_lib")
+    return [
+        "## Model training (samples/s)",
+        "",
+        f"jaxmbrl {fmt(js, 0)}; mbrl-lib "
+        + (f"{peer['samples_per_s_median']:,.0f}" if "samples_per_s_median" in peer else "n/a")
+        + (f"; ratio {ratio:.2f}x" if ratio else ""),
+        "",
+    ]
+
+
+def _md_rollouts(ro: dict) -> list[str]:
+    lines = ["## True-environment rollouts (env-steps/s)", ""]
+    lines += ["| env | method | B | H | ms per batch | env-steps/s | compile s |"]
+    lines += ["|---|---|---|---|---|---|---|"]
+    for r in ro["rows"]:
+        lines.append(
+            f"| {r['env']} | {r['method']} | {r['batch']} | {r['horizon']} | "
+            f"{fmt(r['ms_per_batch'])} | {r['env_steps_per_s']:,.0f} | "
+            f"{r['compile_s']:.2f} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _md_scaling(s: dict) -> list[str]:
+    lines = [f"## Scaling (base {s['base']}, {s['matmul_dtype']})", ""]
+    lines += ["| axis | value | s/call | transitions/s | compile s | memory MiB |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for axis, points in s["curves"].items():
+        for p in points:
+            lines.append(
+                f"| {axis} | {p['value']} | {fmt(p['seconds'], 4)} | "
+                f"{p['transitions_per_s']:,.0f} | {p['compile_s']:.2f} | "
+                f"{p['memory_mib'] or 0:.1f} |"
+            )
+    lines.append("")
+    return lines
+
+
+def _md_devices(d: dict) -> list[str]:
+    lines = ["## Devices (jax.sharding; CPU devices share the same cores)", ""]
+    lines += ["| devices | workload | s/call | speed-up vs first | max action diff |"]
+    lines += ["|---|---|---|---|---|"]
+    for r in d["runs"]:
+        for part in ("candidates", "seeds"):
+            p = r[part]
+            lines.append(
+                f"| {r['devices']} | {part} | {fmt(p['seconds'])} | "
+                f"{p['speedup_vs_first']:.2f}x | {p['max_action_diff_vs_first']:.1e} |"
+            )
+    lines.append("")
+    return lines
+
+
+# Report sections in the order :func:`markdown` writes them: name -> lines for its JSON.
+MARKDOWN_SECTIONS: dict[str, Callable[[dict], list[str]]] = {
+    "planning": _md_planning,
+    "end_to_end": _md_end_to_end,
+    "training": _md_training,
+    "rollouts": _md_rollouts,
+    "scaling": _md_scaling,
+    "devices": _md_devices,
+}
+
+
+def _md_machine(report: dict) -> list[str]:
+    m = report.get("machine") or {}
+    if not m:
+        return []
+    return [
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores, backend {m.get('backend')} "
+        f"({m.get('device')}), jax {m.get('jax')}, jaxlib {m.get('jaxlib')}, "
+        f"Python {m.get('python')}. Command: `{report['command']}`"
+        + (" (quick mode: smoke figures only)" if report["quick"] else ""),
+        "",
+    ]
+
+
 def markdown(report: dict) -> str:
     """The report's tables as markdown."""
     lines = ["# jaxmbrl bench", ""]
-    m = report.get("machine") or {}
-    if m:
-        lines += [
-            f"Machine: {m.get('cpu')}, {m.get('cores')} cores, backend {m.get('backend')} "
-            f"({m.get('device')}), jax {m.get('jax')}, jaxlib {m.get('jaxlib')}, "
-            f"Python {m.get('python')}. Command: `{report['command']}`"
-            + (" (quick mode: smoke figures only)" if report["quick"] else ""),
-            "",
-        ]
+    lines += _md_machine(report)
     sec = report["sections"]
-    if "planning" in sec:
-        from bench_planning import markdown as planning_md
-
-        lines += ["## Planning (seconds per planning call; speed-up = mbrl-lib / jaxmbrl)", ""]
-        lines += [planning_md(sec["planning"])]
-    if "end_to_end" in sec:
-        e = sec["end_to_end"]
-        peer = e.get("mbrl_lib") or {}
-        lines += ["## End to end (mbrl-lib preset PETS episode)", ""]
-        lines += ["| precision | episode s (median of runs) | mbrl-lib s | speed-up |"]
-        lines += ["|---|---|---|---|"]
-        for dtype, r in e["jaxmbrl"].items():
-            sp = r.get("speedup_vs_mbrl_lib")
-            lines.append(
-                f"| {dtype} | {r['episode_median_s']:.1f} ({e['steps']} steps) | "
-                f"{peer.get('total_s', float('nan')):.1f} | " + (f"{sp:.2f}x |" if sp else "n/a |")
-            )
-        if "full_run" in e:
-            fr = e["full_run"]
-            lines += [
-                "",
-                f"Whole default PETS run ({fr['env']}, 1 seed, {fr['planned_episodes']} planned "
-                f"episodes, compile + training included): {fr['seconds']:.1f} s "
-                f"({fr['seconds_per_planned_episode']:.1f} s per planned episode).",
-            ]
-        lines.append("")
-    if "training" in sec:
-        t = sec["training"]
-        js = t["jaxmbrl"]["samples_per_s"]
-        peer = t.get("mbrl_lib") or {}
-        ratio = t.get("ratio_jaxmbrl_over_mbrl_lib")
-        lines += [
-            "## Model training (samples/s)",
-            "",
-            f"jaxmbrl {fmt(js, 0)}; mbrl-lib "
-            + (f"{peer['samples_per_s_median']:,.0f}" if "samples_per_s_median" in peer else "n/a")
-            + (f"; ratio {ratio:.2f}x" if ratio else ""),
-            "",
-        ]
-    if "rollouts" in sec:
-        lines += ["## True-environment rollouts (env-steps/s)", ""]
-        lines += ["| env | method | B | H | ms per batch | env-steps/s | compile s |"]
-        lines += ["|---|---|---|---|---|---|---|"]
-        for r in sec["rollouts"]["rows"]:
-            lines.append(
-                f"| {r['env']} | {r['method']} | {r['batch']} | {r['horizon']} | "
-                f"{fmt(r['ms_per_batch'])} | {r['env_steps_per_s']:,.0f} | "
-                f"{r['compile_s']:.2f} |"
-            )
-        lines.append("")
-    if "scaling" in sec:
-        s = sec["scaling"]
-        lines += [f"## Scaling (base {s['base']}, {s['matmul_dtype']})", ""]
-        lines += ["| axis | value | s/call | transitions/s | compile s | memory MiB |"]
-        lines += ["|---|---|---|---|---|---|"]
-        for axis, points in s["curves"].items():
-            for p in points:
-                lines.append(
-                    f"| {axis} | {p['value']} | {fmt(p['seconds'], 4)} | "
-                    f"{p['transitions_per_s']:,.0f} | {p['compile_s']:.2f} | "
-                    f"{p['memory_mib'] or 0:.1f} |"
-                )
-        lines.append("")
-    if "devices" in sec:
-        lines += ["## Devices (jax.sharding; CPU devices share the same cores)", ""]
-        lines += ["| devices | workload | s/call | speed-up vs first | max action diff |"]
-        lines += ["|---|---|---|---|---|"]
-        for r in sec["devices"]["runs"]:
-            for part in ("candidates", "seeds"):
-                p = r[part]
-                lines.append(
-                    f"| {r['devices']} | {part} | {fmt(p['seconds'])} | "
-                    f"{p['speedup_vs_first']:.2f}x | {p['max_action_diff_vs_first']:.1e} |"
-                )
-        lines.append("")
+    for name, section_md in MARKDOWN_SECTIONS.items():
+        if name in sec:
+            lines += section_md(sec[name])
     if report["failed"]:
         lines += ["## Failed sections", ""]
         lines += [f"* {name}" for name in report["failed"]]
@@ -239,86 +274,110 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _plot_planning(planning: dict, out: pathlib.Path) -> pathlib.Path | None:
+    rows = planning["rows"]
+    if not rows:
+        return None
+
+    def draw_planning(ax) -> None:
+        dtypes = list(rows[0]["jaxmbrl"])
+        width = 0.8 / len(dtypes)
+        for i, d in enumerate(dtypes):
+            tps = [r["jaxmbrl"][d]["transitions_per_s"] / 1e6 for r in rows]
+            x = [j + i * width for j in range(len(rows))]
+            ax.bar(x, tps, width, label=f"jaxmbrl {d}")
+        peer = [
+            (j, r["mbrl_lib"]["transitions_per_call"] / r["mbrl_lib"]["seconds"]["median"])
+            for j, r in enumerate(rows)
+            if r.get("mbrl_lib") and "seconds" in r["mbrl_lib"]
+        ]
+        if peer:
+            ax.bar(
+                [j + len(dtypes) * width for j, _ in peer],
+                [v / 1e6 for _, v in peer],
+                width,
+                label="mbrl-lib (tuned malloc)",
+                color="grey",
+            )
+        ax.set_xticks([j + width * len(dtypes) / 2 for j in range(len(rows))])
+        ax.set_xticklabels([r["workload"] for r in rows], rotation=30, ha="right")
+        ax.set_ylabel("imagined transitions / s (millions)")
+        ax.set_title("Planning throughput, same run")
+        ax.legend()
+
+    path = out / "planning.png"
+    reporting.save_figure(path, draw_planning, figsize=(9, 4))
+    return path
+
+
+def _plot_scaling(scaling: dict, out: pathlib.Path) -> pathlib.Path | None:
+    curves = scaling["curves"]
+
+    def draw_scaling(axes) -> None:
+        for i, (axis, points) in enumerate(curves.items()):
+            xs = [p["value"] for p in points]
+            axes[0, i].plot(xs, [p["transitions_per_s"] / 1e6 for p in points], "o-")
+            axes[0, i].set_title(axis)
+            axes[0, i].set_ylim(bottom=0)
+            axes[1, i].plot(xs, [p["compile_s"] for p in points], "s-", label="compile s")
+            memory = [(p["memory_mib"] or 0) / 100 for p in points]
+            axes[1, i].plot(xs, memory, "^-", label="memory / 100 MiB")
+            axes[1, i].set_xlabel(axis)
+            axes[1, i].set_ylim(bottom=0)
+            if len(xs) > 1 and max(xs) / max(min(xs), 1) > 10:
+                axes[0, i].set_xscale("log")
+                axes[1, i].set_xscale("log")
+        axes[0, 0].set_ylabel("M transitions / s")
+        axes[1, 0].legend(fontsize=7)
+
+    path = out / "scaling.png"
+    reporting.save_figure(
+        path,
+        draw_scaling,
+        nrows=2,
+        ncols=len(curves),
+        figsize=(3.2 * len(curves), 5.5),
+        squeeze=False,
+    )
+    return path
+
+
+def _plot_rollouts(rollouts: dict, out: pathlib.Path) -> pathlib.Path | None:
+    rows = [r for r in rollouts["rows"] if r["env"] == "Pendulum-v1"]
+
+    def draw_rollouts(ax) -> None:
+        for method in dict.fromkeys(r["method"] for r in rows):
+            pts = [(r["batch"], r["env_steps_per_s"]) for r in rows if r["method"] == method]
+            ax.plot([b for b, _ in pts], [v for _, v in pts], "o-", label=method)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("batch B (environments)")
+        ax.set_ylabel("env-steps / s")
+        ax.set_title("Pendulum-v1 true-environment rollouts")
+        ax.legend(fontsize=8)
+
+    path = out / "rollouts.png"
+    reporting.save_figure(path, draw_rollouts, figsize=(6, 4))
+    return path
+
+
+# Figures in the order :func:`plots` draws them: section name -> draws its PNG (or None).
+PLOT_SECTIONS: dict[str, Callable[[dict, pathlib.Path], pathlib.Path | None]] = {
+    "planning": _plot_planning,
+    "scaling": _plot_scaling,
+    "rollouts": _plot_rollouts,
+}
+
+
 def plots(report: dict, out: pathlib.Path) -> list[pathlib.Path]:
     """``planning.png`` (throughput), ``scaling.png`` and ``rollouts.png``, where measured."""
     written = []
     sec = report["sections"]
-    if "planning" in sec and sec["planning"]["rows"]:
-        rows = sec["planning"]["rows"]
-
-        def draw_planning(ax) -> None:
-            dtypes = list(rows[0]["jaxmbrl"])
-            width = 0.8 / len(dtypes)
-            for i, d in enumerate(dtypes):
-                tps = [r["jaxmbrl"][d]["transitions_per_s"] / 1e6 for r in rows]
-                x = [j + i * width for j in range(len(rows))]
-                ax.bar(x, tps, width, label=f"jaxmbrl {d}")
-            peer = [
-                (j, r["mbrl_lib"]["transitions_per_call"] / r["mbrl_lib"]["seconds"]["median"])
-                for j, r in enumerate(rows)
-                if r.get("mbrl_lib") and "seconds" in r["mbrl_lib"]
-            ]
-            if peer:
-                ax.bar(
-                    [j + len(dtypes) * width for j, _ in peer],
-                    [v / 1e6 for _, v in peer],
-                    width,
-                    label="mbrl-lib (tuned malloc)",
-                    color="grey",
-                )
-            ax.set_xticks([j + width * len(dtypes) / 2 for j in range(len(rows))])
-            ax.set_xticklabels([r["workload"] for r in rows], rotation=30, ha="right")
-            ax.set_ylabel("imagined transitions / s (millions)")
-            ax.set_title("Planning throughput, same run")
-            ax.legend()
-
-        written.append(out / "planning.png")
-        reporting.save_figure(written[-1], draw_planning, figsize=(9, 4))
-    if "scaling" in sec:
-        curves = sec["scaling"]["curves"]
-
-        def draw_scaling(axes) -> None:
-            for i, (axis, points) in enumerate(curves.items()):
-                xs = [p["value"] for p in points]
-                axes[0, i].plot(xs, [p["transitions_per_s"] / 1e6 for p in points], "o-")
-                axes[0, i].set_title(axis)
-                axes[0, i].set_ylim(bottom=0)
-                axes[1, i].plot(xs, [p["compile_s"] for p in points], "s-", label="compile s")
-                memory = [(p["memory_mib"] or 0) / 100 for p in points]
-                axes[1, i].plot(xs, memory, "^-", label="memory / 100 MiB")
-                axes[1, i].set_xlabel(axis)
-                axes[1, i].set_ylim(bottom=0)
-                if len(xs) > 1 and max(xs) / max(min(xs), 1) > 10:
-                    axes[0, i].set_xscale("log")
-                    axes[1, i].set_xscale("log")
-            axes[0, 0].set_ylabel("M transitions / s")
-            axes[1, 0].legend(fontsize=7)
-
-        written.append(out / "scaling.png")
-        reporting.save_figure(
-            written[-1],
-            draw_scaling,
-            nrows=2,
-            ncols=len(curves),
-            figsize=(3.2 * len(curves), 5.5),
-            squeeze=False,
-        )
-    if "rollouts" in sec:
-        rows = [r for r in sec["rollouts"]["rows"] if r["env"] == "Pendulum-v1"]
-
-        def draw_rollouts(ax) -> None:
-            for method in dict.fromkeys(r["method"] for r in rows):
-                pts = [(r["batch"], r["env_steps_per_s"]) for r in rows if r["method"] == method]
-                ax.plot([b for b, _ in pts], [v for _, v in pts], "o-", label=method)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("batch B (environments)")
-            ax.set_ylabel("env-steps / s")
-            ax.set_title("Pendulum-v1 true-environment rollouts")
-            ax.legend(fontsize=8)
-
-        written.append(out / "rollouts.png")
-        reporting.save_figure(written[-1], draw_rollouts, figsize=(6, 4))
+    for name, plot in PLOT_SECTIONS.items():
+        if name in sec:
+            path = plot(sec[name], out)
+            if path is not None:
+                written.append(path)
     return written
 
 
