@@ -1,8 +1,8 @@
 """A fixed-capacity replay buffer as a pytree with pure functions (jittable, vmappable).
 
 PETS trains its model on *all* real data collected so far and must do so without recompiling
-as the data grows, so the buffer keeps static shapes: every leaf is ``[C, ...]`` and a
-validity mask (:func:`valid_mask`) tells training which rows hold data. When more than ``C``
+as the data grows, so the buffer keeps static shapes: every leaf is ``[L, ...]`` and a
+validity mask (:func:`valid_mask`) tells training which rows hold data. When more than ``L``
 items have been added, the oldest are overwritten (first in, first out).
 
 Why not flashbax: it installs with our jax, but its buffers are built around sampling
@@ -26,9 +26,9 @@ class ReplayBuffer:
     """Buffer state.
 
     Attributes:
-      data: a pytree whose leaves are ``[C, ...]``; row ``i`` is one stored item.
+      data: a pytree whose leaves are ``[L, ...]``; row ``i`` is one stored item.
       position: ``[] int32`` the row the next item is written to.
-      size: ``[] int32`` the number of valid rows (``<= C``).
+      size: ``[] int32`` the number of valid rows (``<= L``).
       total_added: ``[] int32`` items ever added (for bookkeeping; not reset on wrap).
     """
 
@@ -39,7 +39,7 @@ class ReplayBuffer:
 
     @property
     def capacity(self) -> int:
-        """``C``, the number of rows (static)."""
+        """``L``, the number of rows (static)."""
         return jax.tree_util.tree_leaves(self.data)[0].shape[0]
 
 
@@ -47,7 +47,7 @@ def init(capacity: int, example_item: PyTree) -> ReplayBuffer:
     """An empty buffer of ``capacity`` rows shaped and typed like ``example_item``.
 
     Args:
-      capacity: ``C`` (>= 1).
+      capacity: ``L`` (>= 1).
       example_item: one item (a pytree of arrays without the leading axis).
     """
     check_positive_int("capacity", capacity)
@@ -59,7 +59,8 @@ def init(capacity: int, example_item: PyTree) -> ReplayBuffer:
 
 
 def add_batch(buffer: ReplayBuffer, items: PyTree, mask: Array | None = None) -> ReplayBuffer:
-    """Append ``T`` items in order; the oldest rows are overwritten when full.
+    """Append ``T`` items (e.g. one episode's steps) in order; the oldest rows are overwritten
+    when full.
 
     Args:
       buffer: the buffer.
@@ -100,12 +101,12 @@ def add(buffer: ReplayBuffer, item: PyTree) -> ReplayBuffer:
 
 
 def valid_mask(buffer: ReplayBuffer) -> Array:
-    """``[C] bool``: True for the rows that hold data."""
+    """``[L] bool``: True for the rows that hold data."""
     return jnp.arange(buffer.capacity) < buffer.size
 
 
 def ordered(buffer: ReplayBuffer) -> tuple[PyTree, Array]:
-    """The contents oldest first, as ``(data with leaves [C, ...], mask [C] bool)``."""
+    """The contents oldest first, as ``(data with leaves [L, ...], mask [L] bool)``."""
     capacity = buffer.capacity
     full = buffer.size == capacity
     start = jnp.where(full, buffer.position, 0)

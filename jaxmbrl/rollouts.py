@@ -19,8 +19,10 @@ Every objective maps a non-finite return to ``-inf``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +37,23 @@ from jaxmbrl.types import (
     RewardFn,
     TerminationFn,
 )
-from jaxmbrl.validation import check_positive_int, is_real, sanitize_returns
+from jaxmbrl.validation import (
+    check_choice,
+    check_finite,
+    check_fraction,
+    check_positive_int,
+    check_range,
+    sanitize_returns,
+)
+
+
+class _ReturnCarry(NamedTuple):
+    """The ``lax.scan`` carry of :func:`rollout_return`, one item."""
+
+    state: PyTree  # the dynamics state, any pytree
+    alive: Array  # [] float32: 1.0 until the step on which termination_fn says True, then 0.0
+    discount: Array  # [] float32: gamma**t at step t
+    total: Array  # [] float32: the discounted return so far
 
 
 def rollout_return(
@@ -65,18 +83,18 @@ def rollout_return(
     """
     keys = jax.random.split(key, actions.shape[0])
 
-    def step(carry, inp):
-        s, alive, discount, total = carry
+    def step(carry: _ReturnCarry, inp: tuple[PRNGKey, Array]) -> tuple[_ReturnCarry, None]:
         k, a = inp
-        s_next, r = dynamics(params, k, s, a)
-        total = total + alive * discount * r.astype(jnp.float32)
+        s_next, r = dynamics(params, k, carry.state, a)
+        total = carry.total + carry.alive * carry.discount * r.astype(jnp.float32)
+        alive = carry.alive
         if termination_fn is not None:
-            alive = alive * (1.0 - termination_fn(s, a, s_next).astype(jnp.float32))
-        return (s_next, alive, discount * gamma, total), None
+            alive = alive * (1.0 - termination_fn(carry.state, a, s_next).astype(jnp.float32))
+        return _ReturnCarry(s_next, alive, carry.discount * gamma, total), None
 
-    init = (state, jnp.float32(1.0), jnp.float32(1.0), jnp.float32(0.0))
-    (_, _, _, total), _ = jax.lax.scan(step, init, (keys, actions))
-    return total
+    init = _ReturnCarry(state, jnp.float32(1.0), jnp.float32(1.0), jnp.float32(0.0))
+    final, _ = jax.lax.scan(step, init, (keys, actions))
+    return final.total
 
 
 def make_objective(
@@ -112,9 +130,9 @@ def make_objective(
 # --------------------------------------------------------------------------------------
 
 GroupedModel = Callable[[Array, Array], tuple[Array, Array]]
-"""``(obs [K, R, O], action [K, R, A]) -> (mean [K, R, Y], var [K, R, Y])``.
+"""``(obs [G, R, O], action [G, R, A]) -> (mean [G, R, Y], var [G, R, Y])``.
 
-Row group ``k`` goes through elite member ``k``; outputs are in real units;
+Row group ``g`` goes through elite member ``g``; outputs are in real units;
 ``mean[..., :O]`` is the predicted change of the observation (``next_obs = obs + delta``) and
 ``mean[..., O]`` the reward when the model learns it (``Y = O + 1``); ``var`` is the
 predictive variance (zeros for a deterministic model). The caller closes over the model's
@@ -163,16 +181,11 @@ class RolloutConfig:
 
     def __post_init__(self):
         check_positive_int("num_particles", self.num_particles)
-        if self.propagation not in PROPAGATIONS:
-            raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {self.propagation!r}")
-        if not is_real(self.gamma) or not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
-        if self.risk not in RISKS:
-            raise ValueError(f"risk must be one of {RISKS}, got {self.risk!r}")
-        if not is_real(self.risk_lambda) or not math.isfinite(self.risk_lambda):
-            raise ValueError(f"risk_lambda must be a finite number, got {self.risk_lambda!r}")
-        if not is_real(self.cvar_alpha) or not 0.0 < self.cvar_alpha <= 1.0:
-            raise ValueError(f"cvar_alpha must be in (0, 1], got {self.cvar_alpha!r}")
+        check_choice("propagation", self.propagation, PROPAGATIONS)
+        check_fraction("gamma", self.gamma)
+        check_choice("risk", self.risk, RISKS)
+        check_finite("risk_lambda", self.risk_lambda)
+        check_range("cvar_alpha", self.cvar_alpha, 0, 1, low_open=True)
         if self.chunk_size is not None:
             check_positive_int("chunk_size", self.chunk_size)
         single = self.propagation == "expectation" or self.num_particles == 1
@@ -228,10 +241,10 @@ def risk_score(
 
     Args:
       config: the :class:`RolloutConfig` (``risk``, ``risk_lambda``, ``cvar_alpha``).
-      returns: ``[N, S] float32`` per-slot returns.
-      real: ``[N, S] bool`` which slots hold real particles; ``None``: all of them.
+      returns: ``[N, Q] float32`` per-slot returns.
+      real: ``[N, Q] bool`` which slots hold real particles; ``None``: all of them.
       num_real: how many slots per row are real (static; needed for CVaR with ``real``);
-        defaults to ``S``.
+        defaults to ``Q``.
       risk_lambda: ``[]``, overrides ``config.risk_lambda`` for ``"mean_std"``; unlike the
         config field it may be traced (swept with ``vmap`` without recompiling).
 
@@ -262,10 +275,11 @@ def risk_score(
 
 
 def _random_permutations(bits: Array) -> Array:
-    """``[C, S] int32``: row-wise permutations, the argsort of ``bits [C, S] uint32``.
+    """``[C, Q] int32``: row-wise permutations, the argsort of ``bits [C, Q] uint32``.
 
-    For small ``S`` the ranks are computed by pairwise comparison (ties broken by index),
-    which is about 8x faster than XLA:CPU's sort at ``S = 20`` (see the module docstring).
+    For small ``Q`` the ranks are computed by pairwise comparison (ties broken by index),
+    which is about 8x faster than XLA:CPU's sort at ``Q = 20`` (the timings are in
+    :func:`make_particle_objective`'s docstring).
     """
     s = bits.shape[-1]
     if s > _MAX_SLOTS_PAIRWISE_RANK:
@@ -273,11 +287,177 @@ def _random_permutations(bits: Array) -> Array:
     i = jnp.arange(s, dtype=jnp.int32)
     b_i = bits[:, :, None]
     b_j = bits[:, None, :]
-    before = (b_j < b_i) | ((b_j == b_i) & (i[None, :] < i[:, None])[None])  # [C, S, S]
-    rank = jnp.sum(before, axis=-1, dtype=jnp.int32)  # [C, S]: slot of particle i
-    # invert: perm[s] = the particle whose rank is s
-    hit = rank[:, :, None] == i[None, None, :]  # [C, i, s]
+    before = (b_j < b_i) | ((b_j == b_i) & (i[None, :] < i[:, None])[None])  # [C, Q, Q]
+    rank = jnp.sum(before, axis=-1, dtype=jnp.int32)  # [C, Q]: slot of particle i
+    # invert: perm[j] = the particle whose rank is j
+    hit = rank[:, :, None] == i[None, None, :]  # [C, i, j]
     return jnp.sum(jnp.where(hit, i[None, :, None], 0), axis=1, dtype=jnp.int32)
+
+
+class _Particles(NamedTuple):
+    """The ``lax.scan`` carry of one chunk's imagined rollout: ``C`` candidates x ``Q`` slots."""
+
+    obs: Array  # [C, Q, O] float32: each slot's imagined observation
+    alive: Array  # [C, Q] bool: not yet terminated (a terminated slot's state is frozen)
+    ret: Array  # [C, Q] float32: discounted return collected so far
+    real: Array  # [C, Q] bool: the slot holds a real particle (False: a ghost, never scored)
+    discount: Array  # [] float32: gamma**t at step t
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _ParticleRollout:
+    """What every imagined step of :func:`make_particle_objective` closes over.
+
+    Attributes:
+      config: the :class:`RolloutConfig`.
+      model: the :data:`GroupedModel`.
+      obs: ``[O] float32`` start observation (may be traced).
+      groups: ``G``, the row groups (elite members) the model takes.
+      slots: ``Q``, particle slots per candidate (1 in ``"expectation"`` mode).
+      reward_fn: known reward, or ``None`` for the model's reward output.
+      termination_fn: optional termination function.
+    """
+
+    config: RolloutConfig
+    model: GroupedModel
+    obs: Array
+    groups: int
+    slots: int
+    reward_fn: RewardFn | None
+    termination_fn: TerminationFn | None
+
+    @property
+    def expectation(self) -> bool:
+        return self.config.propagation == "expectation"
+
+    @property
+    def obs_dim(self) -> int:
+        return self.obs.shape[0]
+
+
+def _per_item(fn: Callable) -> Callable:
+    """A one-item function over ``[C, Q, ...]`` inputs."""
+    return jax.vmap(jax.vmap(fn))
+
+
+def _group_slots(x: Array, groups: int) -> Array:
+    """``[C, Q, ...] -> [G, C * Q / G, ...]``: slot ``j`` goes to row group ``j % G``."""
+    c, slots = x.shape[:2]
+    x = x.reshape((c, slots // groups, groups, *x.shape[2:]))
+    x = jnp.moveaxis(x, 2, 0)
+    return x.reshape((groups, c * (slots // groups), *x.shape[3:]))
+
+
+def _ungroup_slots(y: Array, c: int, slots: int) -> Array:
+    """The inverse of :func:`_group_slots`: ``[G, C * Q / G, ...] -> [C, Q, ...]``."""
+    groups = y.shape[0]
+    y = y.reshape((groups, c, slots // groups, *y.shape[2:]))
+    y = jnp.moveaxis(y, 0, 2)
+    return y.reshape((c, slots, *y.shape[3:]))
+
+
+def _model_step(ro: _ParticleRollout, s: Array, a: Array) -> tuple[Array, Array | None]:
+    """``s [C, Q, O]``, ``a [C, Q, A]`` -> ``(mean, var)``, ``[C, Q, Y]`` each, slot order.
+
+    In expectation mode (``Q = 1``): ``(mean over members [C, 1, Y], None)``.
+    """
+    c, g = s.shape[0], ro.groups
+    if ro.expectation:
+        s_g = jnp.broadcast_to(s[None, :, 0], (g, c, ro.obs_dim))
+        a_g = jnp.broadcast_to(a[None, :, 0], (g, c, *a.shape[2:]))
+        mean, var = ro.model(s_g, a_g)
+        _check_model_output(mean, var, (g, c), ro.obs_dim, ro.reward_fn is None)
+        return jnp.mean(mean, axis=0)[:, None], None
+    mean, var = ro.model(_group_slots(s, g), _group_slots(a, g))
+    _check_model_output(mean, var, (g, c * (ro.slots // g)), ro.obs_dim, ro.reward_fn is None)
+    return _ungroup_slots(mean, c, ro.slots), _ungroup_slots(var, c, ro.slots)
+
+
+def _imagined_transition(
+    ro: _ParticleRollout, noise_keys: PRNGKey, t: Array, s: Array, a: Array
+) -> tuple[Array, Array | None]:
+    """Every slot's next observation ``[C, Q, O]`` and the model's reward ``[C, Q]``.
+
+    The model's reward is ``None`` when ``ro.reward_fn`` is given. ``noise_keys [C]`` and
+    the step ``t [] uint32`` give candidate ``n`` its noise ``fold_in(noise_keys[n], t)``.
+    """
+    obs_dim = ro.obs_dim
+    if ro.expectation:
+        mean, _ = _model_step(ro, s, a)
+        delta = mean[..., :obs_dim]
+        r_model = mean[..., obs_dim] if ro.reward_fn is None else None
+    else:
+        mean, var = _model_step(ro, s, a)
+        out_dim = mean.shape[-1] if ro.reward_fn is None else obs_dim
+        eps = jax.vmap(
+            lambda kk: jax.random.normal(jax.random.fold_in(kk, t), (ro.slots, out_dim))
+        )(noise_keys)
+        sample = mean[..., :out_dim] + jnp.sqrt(var[..., :out_dim]) * eps
+        delta = sample[..., :obs_dim]
+        r_model = sample[..., obs_dim] if ro.reward_fn is None else None
+    return s + delta, r_model
+
+
+def _shuffle_slots(p: _Particles, bits_t: Array) -> _Particles:
+    """TS1: permute each candidate's slots by the argsort of ``bits_t [C, Q] uint32``."""
+    perm = _random_permutations(bits_t)
+    obs = jnp.take_along_axis(p.obs, perm[:, :, None], axis=1)
+    alive, ret, real = (jnp.take_along_axis(x, perm, axis=1) for x in (p.alive, p.ret, p.real))
+    return _Particles(obs=obs, alive=alive, ret=ret, real=real, discount=p.discount)
+
+
+def _imagined_step(
+    ro: _ParticleRollout, noise_keys: PRNGKey, p: _Particles, inp: tuple[Array, Array, Array]
+) -> tuple[_Particles, None]:
+    """One imagined step of a chunk; ``inp = (a_t [C, ...], bits_t [C, Q] | None, t [])``."""
+    a_t, bits_t, t = inp
+    if ro.config.propagation == "ts1":
+        p = _shuffle_slots(p, bits_t)
+    s, alive = p.obs, p.alive
+    a = jnp.broadcast_to(a_t[:, None], (s.shape[0], s.shape[1], *a_t.shape[1:]))
+    s_next, r_model = _imagined_transition(ro, noise_keys, t, s, a)
+    r = _per_item(ro.reward_fn)(s, a, s_next) if ro.reward_fn is not None else r_model
+    ret = p.ret + jnp.where(alive, p.discount * r.astype(jnp.float32), 0.0)
+    if ro.termination_fn is not None:
+        s_next = jnp.where(alive[..., None], s_next, s)
+        alive = alive & ~_per_item(ro.termination_fn)(s, a, s_next).astype(bool)
+    discount = p.discount * ro.config.gamma
+    return _Particles(obs=s_next, alive=alive, ret=ret, real=p.real, discount=discount), None
+
+
+def _score_chunk(
+    ro: _ParticleRollout, risk_lambda: float | Array | None, keys: PRNGKey, actions: Array
+) -> Array:
+    """``keys [C]``, ``actions [C, H, ...]`` -> ``[C] float32`` risk scores of one chunk."""
+    config = ro.config
+    c, horizon = actions.shape[:2]
+    if ro.expectation:
+        real0 = jnp.ones((c, 1), bool)
+    else:
+        real0 = jnp.broadcast_to(jnp.arange(ro.slots) < config.num_particles, (c, ro.slots))
+    # Candidate n's randomness comes from keys[n] only: noise from fold_in(noise_key, t)
+    # at step t, TS1's shuffles from bits drawn up front ([H, C, Q] uint32).
+    noise_keys, perm_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+    perm_bits = None
+    if config.propagation == "ts1":
+        bits = jax.vmap(lambda kk: jax.random.bits(kk, (horizon, ro.slots)))(perm_keys)
+        perm_bits = jnp.moveaxis(bits, 1, 0)
+    init = _Particles(
+        obs=jnp.broadcast_to(ro.obs, (c, ro.slots, ro.obs_dim)),
+        alive=jnp.ones((c, ro.slots), bool),
+        ret=jnp.zeros((c, ro.slots), jnp.float32),
+        real=real0,
+        discount=jnp.float32(1.0),
+    )
+    xs = (jnp.moveaxis(actions, 1, 0), perm_bits, jnp.arange(horizon, dtype=jnp.uint32))
+    final, _ = jax.lax.scan(functools.partial(_imagined_step, ro, noise_keys), init, xs)
+    return risk_score(
+        config,
+        final.ret,
+        final.real,
+        num_real=1 if ro.expectation else config.num_particles,
+        risk_lambda=risk_lambda,
+    )
 
 
 def make_particle_objective(
@@ -301,16 +481,16 @@ def make_particle_objective(
     particle returns are turned into one score per candidate by ``config.risk``; a candidate
     with a non-finite particle return scores ``-inf``.
 
-    Particle layout. A candidate's particles live in ``S = K * ceil(P / K)`` slots; slots
+    Particle layout. A candidate's particles live in ``Q = G * ceil(P / G)`` slots; slots
     beyond ``P`` are ghost particles that are propagated but never scored, so any ``N``,
-    ``P`` and ``K`` work. Slot ``j`` goes through member ``j % K``; the model sees the
-    chunk's slots as ``[K, C * S / K]`` row groups.
+    ``P`` and ``G`` work. Slot ``j`` goes through member ``j % G``; the model sees the
+    chunk's slots as ``[G, R]`` row groups with ``R = C * Q / G``.
 
-    * ``"tsinf"``: particle ``p`` keeps slot ``p``, so member ``p % K``, for the whole
-      horizon. Every candidate sees the same mix of members (with ``P % K == 0``, exactly
-      ``P / K`` particles per member), which keeps the comparison between candidates fair.
+    * ``"tsinf"``: particle ``p`` keeps slot ``p``, so member ``p % G``, for the whole
+      horizon. Every candidate sees the same mix of members (with ``P % G == 0``, exactly
+      ``P / G`` particles per member), which keeps the comparison between candidates fair.
     * ``"ts1"``: before every step, each candidate's slots are shuffled by a fresh uniform
-      random permutation. Each particle's member is then uniform over the ``K`` elites at
+      random permutation. Each particle's member is then uniform over the ``G`` elites at
       every step, independently across steps and of its state -- the same per-particle law
       as mbrl-lib's ``random_model``, which permutes the whole ``N * P`` batch. The
       difference is only in the joint law: here each candidate's particles are spread
@@ -331,7 +511,7 @@ def make_particle_objective(
       config: a :class:`RolloutConfig`.
       model: a :data:`GroupedModel` (closed over its parameters).
       obs: ``[O] float32`` start observation (may be traced).
-      num_members: ``K``, the number of row groups the model takes (elites).
+      num_members: ``G``, the number of row groups the model takes (elites).
       reward_fn: known reward ``(obs [O], action [A], next_obs [O]) -> []``; ``None`` uses
         the model's reward output (the model must then return ``Y = O + 1``).
       termination_fn: optional ``(obs [O], action [A], next_obs [O]) -> [] bool``.
@@ -350,103 +530,10 @@ def make_particle_objective(
     obs = jnp.asarray(obs, jnp.float32)
     if obs.ndim != 1:
         raise ValueError(f"obs must be one observation [O], got shape {obs.shape}")
-    obs_dim = obs.shape[0]
-    k = num_members
-    expectation = config.propagation == "expectation"
-    slots = 1 if expectation else k * -(-config.num_particles // k)
-
-    def per_item(fn):
-        return jax.vmap(jax.vmap(fn))
-
-    def model_step(s, a):
-        """``s [C, S, O]``, ``a [C, S, A]`` -> ``(mean, var)``, ``[C, S, Y]`` each, slot order.
-
-        In expectation mode (``S = 1``): ``(mean over members [C, 1, Y], None)``.
-        """
-        c = s.shape[0]
-        if expectation:
-            s_g = jnp.broadcast_to(s[None, :, 0], (k, c, obs_dim))
-            a_g = jnp.broadcast_to(a[None, :, 0], (k, c, *a.shape[2:]))
-            mean, var = model(s_g, a_g)
-            _check_model_output(mean, var, (k, c), obs_dim, reward_fn is None)
-            return jnp.mean(mean, axis=0)[:, None], None
-
-        def group(x):  # [C, S, ...] -> [K, C * S / K, ...], slot j -> member j % K
-            x = x.reshape((c, slots // k, k, *x.shape[2:]))
-            x = jnp.moveaxis(x, 2, 0)
-            return x.reshape((k, c * (slots // k), *x.shape[3:]))
-
-        def ungroup(y):  # inverse of group
-            y = y.reshape((k, c, slots // k, *y.shape[2:]))
-            y = jnp.moveaxis(y, 0, 2)
-            return y.reshape((c, slots, *y.shape[3:]))
-
-        mean, var = model(group(s), group(a))
-        _check_model_output(mean, var, (k, c * (slots // k)), obs_dim, reward_fn is None)
-        return ungroup(mean), ungroup(var)
-
-    def score_chunk(keys: PRNGKey, actions: Array) -> Array:
-        c, horizon = actions.shape[:2]
-        s0 = jnp.broadcast_to(obs, (c, slots, obs_dim))
-        real0 = jnp.broadcast_to(jnp.arange(slots) < config.num_particles, (c, slots))
-        if expectation:
-            real0 = jnp.ones((c, 1), bool)
-        # Candidate n's randomness comes from keys[n] only: noise from fold_in(noise_key, t)
-        # at step t, TS1's shuffles from bits drawn up front ([H, C, S] uint32).
-        noise_keys, perm_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
-        perm_bits = None
-        if config.propagation == "ts1":
-            bits = jax.vmap(lambda kk: jax.random.bits(kk, (horizon, slots)))(perm_keys)
-            perm_bits = jnp.moveaxis(bits, 1, 0)
-        a_seq = jnp.moveaxis(actions, 1, 0)  # [H, C, ...]
-
-        def step(carry, inp):
-            s, alive, ret, real, discount = carry
-            a_t, bits_t, t = inp
-            if config.propagation == "ts1":
-                perm = _random_permutations(bits_t)
-                s = jnp.take_along_axis(s, perm[:, :, None], axis=1)
-                alive, ret, real = (
-                    jnp.take_along_axis(x, perm, axis=1) for x in (alive, ret, real)
-                )
-            a = jnp.broadcast_to(a_t[:, None], (c, s.shape[1], *a_t.shape[1:]))
-            if expectation:
-                mean, _ = model_step(s, a)
-                delta = mean[..., :obs_dim]
-                r_model = mean[..., obs_dim] if reward_fn is None else None
-            else:
-                mean, var = model_step(s, a)
-                out_dim = mean.shape[-1] if reward_fn is None else obs_dim
-                eps = jax.vmap(
-                    lambda kk: jax.random.normal(jax.random.fold_in(kk, t), (slots, out_dim))
-                )(noise_keys)
-                sample = mean[..., :out_dim] + jnp.sqrt(var[..., :out_dim]) * eps
-                delta = sample[..., :obs_dim]
-                r_model = sample[..., obs_dim] if reward_fn is None else None
-            s_next = s + delta
-            r = per_item(reward_fn)(s, a, s_next) if reward_fn is not None else r_model
-            ret = ret + jnp.where(alive, discount * r.astype(jnp.float32), 0.0)
-            if termination_fn is not None:
-                s_next = jnp.where(alive[..., None], s_next, s)
-                alive = alive & ~per_item(termination_fn)(s, a, s_next).astype(bool)
-            return (s_next, alive, ret, real, discount * config.gamma), None
-
-        init = (
-            s0,
-            jnp.ones((c, s0.shape[1]), bool),
-            jnp.zeros((c, s0.shape[1]), jnp.float32),
-            real0,
-            jnp.float32(1.0),
-        )
-        xs = (a_seq, perm_bits, jnp.arange(horizon, dtype=jnp.uint32))
-        (_, _, ret, real, _), _ = jax.lax.scan(step, init, xs)
-        return risk_score(
-            config,
-            ret,
-            real,
-            num_real=1 if expectation else config.num_particles,
-            risk_lambda=risk_lambda,
-        )
+    g = num_members
+    slots = 1 if config.propagation == "expectation" else g * -(-config.num_particles // g)
+    ro = _ParticleRollout(config, model, obs, g, slots, reward_fn, termination_fn)
+    score_chunk = functools.partial(_score_chunk, ro, risk_lambda)
 
     def objective(key: PRNGKey, actions: Array) -> Array:
         keys = jax.random.split(key, actions.shape[0])

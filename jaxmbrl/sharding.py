@@ -73,8 +73,9 @@ def shard_leading_axis(tree: PyTree, mesh: Mesh, axis_name: str = SEED_AXIS) -> 
     """Place every leaf of ``tree`` on ``mesh``, split along its leading axis.
 
     Each leaf gets ``NamedSharding(mesh, PartitionSpec(axis_name))``: device ``i`` of the
-    mesh axis holds rows ``[i * B / D, (i + 1) * B / D)`` of the leading axis ``B`` (``D``
-    devices on that axis; other mesh axes, if any, hold replicas). Typed PRNG key arrays
+    mesh axis holds rows ``[i * B / num_devices, (i + 1) * B / num_devices)`` of the leading
+    axis ``B`` (``num_devices`` devices on that axis; other mesh axes, if any, hold
+    replicas). Typed PRNG key arrays
     are placed like any other leaf.
 
     Args:
@@ -88,8 +89,8 @@ def shard_leading_axis(tree: PyTree, mesh: Mesh, axis_name: str = SEED_AXIS) -> 
 
     Raises:
       ValueError: ``mesh`` has no ``axis_name``, a leaf is a scalar, or ``B`` is not a
-        multiple of the axis size ``D`` (pad the batch to a multiple of ``D`` -- e.g. run
-        extra seeds -- or use fewer devices).
+        multiple of the axis size ``num_devices`` (pad the batch to a multiple of it -- e.g.
+        run extra seeds -- or use fewer devices).
     """
     d = _axis_size(mesh, axis_name)
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
@@ -117,7 +118,7 @@ def shard_candidates(
     ``[N]`` to ``NamedSharding(mesh, PartitionSpec(axis_name))`` with
     :func:`jax.lax.with_sharding_constraint`; called inside ``jit`` (as every planner is),
     XLA's partitioner propagates that split through the objective, so each device rolls
-    out about ``N / D`` candidates; the planner's elite selection then gathers the ``[N]``
+    out about ``N / num_devices`` candidates; the planner's elite selection then gathers the ``[N]``
     returns.
 
     Why a sharding constraint and not ``jax.shard_map``: the constraint leaves the program
@@ -125,7 +126,7 @@ def shard_candidates(
     candidates, so candidate ``n`` gets the same key (and the same score, up to
     floating-point reassociation) on any number of devices, and the :data:`Objective`
     contract is unchanged. A ``shard_map`` applying the objective to each shard of
-    ``N / D`` candidates would split the key per shard, so the scores -- and the plan --
+    ``N / num_devices`` candidates would split the key per shard, so the scores -- and the plan --
     would change with the number of devices, unless the objective took per-candidate keys.
     The price is that the partitioning is XLA's choice, not spelled out.
 

@@ -12,7 +12,7 @@ from jaxmbrl.types import Array, PRNGKey
 
 
 class Transitions(NamedTuple):
-    """Transitions with leading axes ``[B, T]`` (or ``[B * T]`` after :func:`flatten`).
+    """Transitions with leading axes ``[J, T]`` (or ``[L] = [J * T]`` after :func:`flatten`).
 
     Attributes:
       obs: ``[..., O] float32``.
@@ -33,7 +33,7 @@ class Transitions(NamedTuple):
 def random_episodes(
     env: Any, env_params: Any, key: PRNGKey, num_episodes: int, num_steps: int
 ) -> Transitions:
-    """``B = num_episodes`` episodes of ``T = num_steps`` uniformly random actions.
+    """``J = num_episodes`` episodes of ``T = num_steps`` uniformly random actions.
 
     Each episode starts from ``env.reset_env`` and steps with ``env.step_env`` (pure
     dynamics, no auto-reset), so every episode holds exactly ``T`` consecutive transitions.
@@ -41,7 +41,7 @@ def random_episodes(
     ``Discrete`` indices. Pure; wrap it in ``jax.jit`` (with ``env`` closed over) to compile.
 
     Returns:
-      :class:`Transitions` with leading axes ``[B, T]``.
+      :class:`Transitions` with leading axes ``[J, T]``.
     """
     space = env.action_space(env_params)
 
@@ -71,5 +71,5 @@ def random_episodes(
 
 
 def flatten(transitions: Transitions) -> Transitions:
-    """Merge the leading ``[B, T]`` axes into one ``[B * T]`` axis."""
+    """Merge the leading ``[J, T]`` axes into one ``[L] = [J * T]`` axis."""
     return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), transitions)

@@ -5,7 +5,7 @@ The model sees normalised inputs ``(x - in_mean) / in_std`` with ``x = concat(ob
 ``y = concat(obs' - obs, reward)`` (``[Y]``). :mod:`jaxmbrl.models.ensemble` applies both
 inside its prediction functions, so callers always work in real units.
 
-Statistics are fitted with a ``[T] bool`` mask, so a fixed-capacity replay buffer can be passed
+Statistics are fitted with an ``[L] bool`` mask, so a fixed-capacity replay buffer can be passed
 as is; rows with ``False`` do not count. A feature whose standard deviation is below
 ``min_std`` (a constant feature) gets ``std = 1``, as in mbrl-lib's normaliser, so it is passed
 through centred instead of being blown up.
@@ -54,8 +54,8 @@ def masked_mean_std(x: Array, mask: Array | None = None, min_std: float = 1e-6):
     sizes of a replay buffer. With no valid row the result is ``(0, 1)``.
 
     Args:
-      x: ``[T, F] float`` data.
-      mask: ``[T] bool`` valid rows, or ``None`` for all.
+      x: ``[L, F] float`` data.
+      mask: ``[L] bool`` valid rows, or ``None`` for all.
       min_std: standard deviations below this are replaced by 1.
 
     Returns:
@@ -82,9 +82,9 @@ def fit(inputs: Array, targets: Array, mask: Array | None = None) -> NormalizerS
     """Fit input and target statistics from data.
 
     Args:
-      inputs: ``[T, X] float`` model inputs ``concat(obs, action)``.
-      targets: ``[T, Y] float`` targets ``concat(obs' - obs, reward)``.
-      mask: ``[T] bool`` valid rows, or ``None`` for all.
+      inputs: ``[L, X] float`` model inputs ``concat(obs, action)``.
+      targets: ``[L, Y] float`` targets ``concat(obs' - obs, reward)``.
+      mask: ``[L] bool`` valid rows, or ``None`` for all.
 
     Returns:
       The fitted :class:`NormalizerState`.

@@ -12,7 +12,7 @@ Early stopping runs inside the compiled call as a ``lax.while_loop`` over epochs
 error, and the number of epochs since the last improvement. A ``while_loop`` rather than a
 fixed-length ``scan`` with a skip flag because it stops computing when patience runs out
 (``lax.cond`` inside a ``scan`` turns into a ``select`` that runs both branches when the
-training call is vmapped, e.g. over seeds); the per-epoch logs are preallocated ``[T]``
+training call is vmapped, e.g. over seeds); the per-epoch logs are preallocated ``[U]``
 arrays filled in place, NaN after the last epoch run. Inside an epoch the minibatches run in a
 ``lax.fori_loop`` whose trip count follows the number of valid rows, so a fixed-capacity
 replay buffer with a ``mask`` trains without recompiling as it fills.
@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import NamedTuple
 
 import chex
 import jax
@@ -97,27 +98,27 @@ class TrainConfig:
 
 @struct.dataclass
 class TrainLog:
-    """What one training call did (``T`` = ``max_epochs``; entries after the last epoch run
+    """What one training call did (``U`` = ``max_epochs``; entries after the last epoch run
     are NaN).
 
     Attributes:
-      train_loss: ``[T] float32`` mean training loss of each epoch (NLL + bound penalty, or
+      train_loss: ``[U] float32`` mean training loss of each epoch (NLL + bound penalty, or
         MSE; mean over members and minibatches; normalised units).
-      val_loss: ``[T] float32`` validation error after each epoch: the MSE of the mean
+      val_loss: ``[U] float32`` validation error after each epoch: the MSE of the mean
         prediction on normalised targets, averaged over members (the early-stopping score).
-      val_member_loss: ``[T, E] float32`` the same per member.
+      val_member_loss: ``[U, E] float32`` the same per member.
       initial_val_error: ``[E] float32`` per-member validation error before training.
       val_error: ``[E] float32`` per-member validation error of the returned parameters
         (re-evaluated after restoring the best ones).
       best_epoch: ``[E] int32`` the epoch whose parameters each member returns (``-1``: no
         epoch beat the initial parameters).
-      num_epochs: ``[] int32`` epochs run (``< T`` when early stopping triggered).
+      num_epochs: ``[] int32`` epochs run (``< U`` when early stopping triggered).
       num_train: ``[] int32`` training rows; ``num_val``: ``[] int32`` validation rows.
     """
 
-    train_loss: Array  # [T]
-    val_loss: Array  # [T]
-    val_member_loss: Array  # [T, E]
+    train_loss: Array  # [U]
+    val_loss: Array  # [U]
+    val_member_loss: Array  # [U, E]
     initial_val_error: Array  # [E]
     val_error: Array  # [E]
     best_epoch: Array  # [E] int32
@@ -245,8 +246,8 @@ def evaluate(
     Args:
       model_config: the ensemble configuration.
       state: the ensemble.
-      obs: ``[T, O]``; action: ``[T, A]``; next_obs: ``[T, O]``; reward: ``[T]`` or ``None``
-        (required with ``learn_reward``); mask: ``[T] bool`` or ``None``.
+      obs: ``[L, O]``; action: ``[L, A]``; next_obs: ``[L, O]``; reward: ``[L]`` or ``None``
+        (required with ``learn_reward``); mask: ``[L] bool`` or ``None``.
 
     Returns:
       ``[E] float32`` per-member errors.
@@ -258,7 +259,7 @@ def evaluate(
 
 
 def _prepare(model_config, obs, action, next_obs, reward, mask):
-    """Check shapes and build ``x [T, X]``, ``y [T, Y]``, ``valid [T] bool`` (zeros elsewhere)."""
+    """Check shapes and build ``x [L, X]``, ``y [L, Y]``, ``valid [L] bool`` (zeros elsewhere)."""
     o, a = model_config.obs_dim, model_config.action_dim
     chex.assert_rank([obs, action, next_obs], 2)
     t = obs.shape[0]
@@ -284,6 +285,190 @@ def _prepare(model_config, obs, action, next_obs, reward, mask):
     return x, y, valid
 
 
+class _Split(NamedTuple):
+    """The training / validation split of one :func:`train` call."""
+
+    order: Array  # [L] int32: valid rows first, in a random order; the first n_val validate
+    n_val: Array  # [] int32 validation rows
+    n_train: Array  # [] int32 training rows
+    train_idx: Array  # [L] int32: the training rows (the first n_train entries are real)
+    train_rows: Array  # [L] bool: which rows train
+
+
+class _EpochData(NamedTuple):
+    """What every epoch of one :func:`train` call reads (traced arrays, never updated)."""
+
+    xn: Array  # [L, X] float32 normalised inputs
+    yn: Array  # [L, Y] float32 normalised targets
+    boot: Array  # [E, L] int32: member e's i-th training row is boot[e, i] (i < n_train)
+    n_train: Array  # [] int32 training rows
+    num_batches: Array  # [] int32 minibatches per epoch, ceil(n_train / M)
+    xv: Array  # [V, X] float32 normalised validation inputs (V = L without a held-out set)
+    yv: Array  # [V, Y] float32 normalised validation targets
+    val_w: Array  # [V] float32 validation row weights (0 for padding rows)
+
+
+class _BatchCarry(NamedTuple):
+    """The ``lax.fori_loop`` carry over the minibatches of one epoch."""
+
+    params: PyTree  # stacked parameters, leaves [E, ...] float32
+    opt_state: PyTree  # the optax Adam state of params
+    perm: Array  # [ceil(L / M) * M] int32 this epoch's order of the training rows
+    loss_sum: Array  # [] float32 sum of the minibatches' mean member losses
+
+
+class _EpochCarry(NamedTuple):
+    """The early-stopping ``lax.while_loop`` carry over epochs."""
+
+    epoch: Array  # [] int32 epochs run
+    since: Array  # [] int32 epochs since the last significant improvement
+    ref_err: Array  # [E] float32 validation error at the last significant improvement
+    params: PyTree  # stacked parameters, leaves [E, ...] float32
+    opt_state: PyTree  # the optax Adam state of params
+    best_params: PyTree  # leaves [E, ...] float32: each member's best parameters so far
+    best_err: Array  # [E] float32 validation error of best_params
+    best_epoch: Array  # [E] int32 the epoch of best_params (-1: the initial parameters)
+    train_loss: Array  # [U] float32 per-epoch training loss (NaN after the last epoch run)
+    val_member: Array  # [U, E] float32 per-epoch validation error (NaN after the last)
+
+
+def _split_rows(train_config: TrainConfig, valid: Array, u_split: Array) -> _Split:
+    """Split the valid rows of ``valid [L] bool`` with ``u_split [L] float32`` uniforms."""
+    t = valid.shape[0]
+    pos = jnp.arange(t)
+    order = jnp.argsort(jnp.where(valid, u_split, 2.0))
+    n_valid = jnp.sum(valid).astype(jnp.int32)
+    if train_config.validation_ratio > 0:
+        n_val = jnp.floor(n_valid * train_config.validation_ratio).astype(jnp.int32)
+        n_val = jnp.clip(n_val, jnp.minimum(1, n_valid - 1), jnp.maximum(n_valid - 1, 0))
+    else:
+        n_val = jnp.int32(0)
+    n_train = n_valid - n_val
+    train_idx = jnp.take(order, n_val + pos, mode="clip")
+    train_rows = jnp.zeros((t,), bool).at[order].set((pos >= n_val) & (pos < n_valid))
+    return _Split(order, n_val, n_train, train_idx, train_rows)
+
+
+def _epoch_data(
+    train_config: TrainConfig, split: _Split, u_boot: Array, xn: Array, yn: Array
+) -> _EpochData:
+    """Validation rows and bootstrap resamples (``u_boot [E, L]`` uniforms) of the split."""
+    tc = train_config
+    t = xn.shape[0]
+    pos = jnp.arange(t)
+    if tc.validation_ratio > 0:
+        v = min(t, math.ceil(t * tc.validation_ratio) + 1)  # static bound on n_val
+        val_idx = split.order[:v]
+        val_w = (jnp.arange(v) < split.n_val).astype(jnp.float32)
+    else:
+        val_idx = split.train_idx
+        val_w = (pos < split.n_train).astype(jnp.float32)
+    xv, yv = xn[val_idx], yn[val_idx]
+    n_train = split.n_train
+    if tc.bootstrap:
+        draw = jnp.minimum((u_boot * n_train).astype(jnp.int32), jnp.maximum(n_train - 1, 0))
+        boot = split.train_idx[draw]
+    else:
+        boot = jnp.broadcast_to(split.train_idx, (u_boot.shape[0], t))
+    num_batches = (n_train + tc.batch_size - 1) // tc.batch_size
+    return _EpochData(xn, yn, boot, n_train, num_batches, xv, yv, val_w)
+
+
+def _validate(model_config: ens.EnsembleConfig, data: _EpochData, params: PyTree) -> Array:
+    """``[E] float32`` validation error of ``params`` on the held-out rows."""
+    return validation_error(model_config, params, data.xv, data.yv, data.val_w)
+
+
+def _summed_loss(model_config, train_config, params, xb, yb, wb) -> tuple[Array, Array]:
+    """``(sum of the member losses [], member losses [E])``: each member gets its gradient."""
+    losses = member_losses(model_config, train_config, params, xb, yb, wb)
+    return jnp.sum(losses), losses
+
+
+def _batch_step(
+    model_config: ens.EnsembleConfig,
+    train_config: TrainConfig,
+    optimizer: optax.GradientTransformation,
+    data: _EpochData,
+    b: Array,
+    carry: _BatchCarry,
+) -> _BatchCarry:
+    """One Adam step of every member on minibatch ``b`` of the epoch's order."""
+    m = train_config.batch_size
+    slot = b * m + jnp.arange(m)
+    p = jax.lax.dynamic_slice(carry.perm, (b * m,), (m,))
+    rows = data.boot[:, p]  # [E, M]
+    wb = (slot < data.n_train).astype(jnp.float32)
+    loss_fn = functools.partial(_summed_loss, model_config, train_config)
+    grads, losses = jax.grad(loss_fn, has_aux=True)(carry.params, data.xn[rows], data.yn[rows], wb)
+    updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
+    params = optax.apply_updates(carry.params, updates)
+    return _BatchCarry(params, opt_state, carry.perm, carry.loss_sum + jnp.mean(losses))
+
+
+def _epoch(
+    model_config: ens.EnsembleConfig,
+    train_config: TrainConfig,
+    optimizer: optax.GradientTransformation,
+    data: _EpochData,
+    k_epochs: PRNGKey,
+    c: _EpochCarry,
+) -> _EpochCarry:
+    """One epoch: the minibatches in a fresh random order, then validation and bookkeeping."""
+    tc, e = train_config, model_config.num_members
+    t = data.xn.shape[0]
+    pos = jnp.arange(t)
+    padded = -(-t // tc.batch_size) * tc.batch_size
+    k_perm = jax.random.fold_in(k_epochs, c.epoch)
+    u = jnp.where(pos < data.n_train, jax.random.uniform(k_perm, (t,)), 2.0)
+    perm = jnp.zeros((padded,), jnp.int32).at[:t].set(jnp.argsort(u).astype(jnp.int32))
+    batch_step = functools.partial(_batch_step, model_config, tc, optimizer, data)
+    inner = jax.lax.fori_loop(
+        0, data.num_batches, batch_step, _BatchCarry(c.params, c.opt_state, perm, jnp.float32(0.0))
+    )
+    err = _validate(model_config, data, inner.params)  # [E]
+    better = err < c.best_err
+    ref, since = patience_update(c.ref_err, c.since, err, tc.improvement_threshold)
+    pick = lambda new, old: jnp.where(better.reshape((e,) + (1,) * (new.ndim - 1)), new, old)
+    i = c.epoch
+    return _EpochCarry(
+        epoch=i + 1,
+        since=since,
+        ref_err=ref,
+        params=inner.params,
+        opt_state=inner.opt_state,
+        best_params=jax.tree.map(pick, inner.params, c.best_params),
+        best_err=jnp.where(better, err, c.best_err),
+        best_epoch=jnp.where(better, i, c.best_epoch),
+        train_loss=c.train_loss.at[i].set(inner.loss_sum / jnp.maximum(data.num_batches, 1)),
+        val_member=c.val_member.at[i].set(err),
+    )
+
+
+def _first_epoch_carry(
+    train_config: TrainConfig, e: int, params: PyTree, opt_state: PyTree, init_err: Array
+) -> _EpochCarry:
+    """The carry before the first epoch: nothing run, the given parameters are the best."""
+    nan = jnp.float32(jnp.nan)
+    return _EpochCarry(
+        epoch=jnp.int32(0),
+        since=jnp.int32(0),
+        ref_err=init_err,
+        params=params,
+        opt_state=opt_state,
+        best_params=params,
+        best_err=init_err,
+        best_epoch=jnp.full((e,), -1, jnp.int32),
+        train_loss=jnp.full((train_config.max_epochs,), nan),
+        val_member=jnp.full((train_config.max_epochs, e), nan),
+    )
+
+
+def _keep_training(train_config: TrainConfig, c: _EpochCarry) -> Array:
+    """``[] bool``: epochs and patience left."""
+    return (c.epoch < train_config.max_epochs) & (c.since < train_config.patience)
+
+
 @functools.partial(jax.jit, static_argnames=("model_config", "train_config"))
 def train(
     model_config: ens.EnsembleConfig,
@@ -303,22 +488,22 @@ def train(
       train_config: the training configuration.
       key: PRNG key, consumed (initialisation, split, bootstraps, minibatch order).
       state: the ensemble to continue training, or ``None`` for a fresh one.
-      obs: ``[T, O] float`` observations.
-      action: ``[T, A] float`` actions.
-      next_obs: ``[T, O] float`` next observations.
-      reward: ``[T] float`` rewards, required with ``learn_reward`` (else ignored).
-      mask: ``[T] bool`` valid rows, or ``None`` for all; rows with ``False`` are ignored
+      obs: ``[L, O] float`` observations.
+      action: ``[L, A] float`` actions.
+      next_obs: ``[L, O] float`` next observations.
+      reward: ``[L] float`` rewards, required with ``learn_reward`` (else ignored).
+      mask: ``[L] bool`` valid rows, or ``None`` for all; rows with ``False`` are ignored
         everywhere (statistics, split, batches) and may contain anything.
 
     Returns:
       ``(state, log)``: the trained :class:`~jaxmbrl.models.ensemble.EnsembleState` (each
-      member's best parameters by validation error; ``elite_idx`` = the ``K`` members with
+      member's best parameters by validation error; ``elite_idx`` = the ``G`` members with
       the lowest validation error, best first; fitted normaliser) and a :class:`TrainLog`.
     """
     mc, tc = model_config, train_config
     x, y, valid = _prepare(mc, obs, action, next_obs, reward, mask)
     t = x.shape[0]
-    e, m = mc.num_members, tc.batch_size
+    e = mc.num_members
     # Few random calls on purpose: each costs about a second of XLA:CPU compile time.
     k_init, k_data, k_epochs = jax.random.split(key, 3)
     u_data = jax.random.uniform(k_data, (1 + e, t))  # [0]: the split; [1:]: bootstraps
@@ -327,122 +512,35 @@ def train(
         refit = True
     else:
         refit = tc.refit_normalizer
-
-    # Split: valid rows first in a random order; the first n_val of them validate.
-    pos = jnp.arange(t)
-    order = jnp.argsort(jnp.where(valid, u_data[0], 2.0))
-    n_valid = jnp.sum(valid).astype(jnp.int32)
-    if tc.validation_ratio > 0:
-        n_val = jnp.floor(n_valid * tc.validation_ratio).astype(jnp.int32)
-        n_val = jnp.clip(n_val, jnp.minimum(1, n_valid - 1), jnp.maximum(n_valid - 1, 0))
-    else:
-        n_val = jnp.int32(0)
-    n_train = n_valid - n_val
-    train_idx = jnp.take(order, n_val + pos, mode="clip")  # [T]; first n_train are real
-    train_rows = jnp.zeros((t,), bool).at[order].set((pos >= n_val) & (pos < n_valid))
-
-    if refit:
-        normalizer = norm_lib.fit(x, y, train_rows)
-    else:
-        normalizer = state.normalizer
+    split = _split_rows(tc, valid, u_data[0])
+    normalizer = norm_lib.fit(x, y, split.train_rows) if refit else state.normalizer
     xn = norm_lib.normalize_inputs(normalizer, x)
     yn = norm_lib.normalize_targets(normalizer, y)
-
-    if tc.validation_ratio > 0:
-        v = min(t, math.ceil(t * tc.validation_ratio) + 1)  # static bound on n_val
-        val_idx = order[:v]
-        val_w = (jnp.arange(v) < n_val).astype(jnp.float32)
-    else:
-        val_idx = train_idx
-        val_w = (pos < n_train).astype(jnp.float32)
-    xv, yv = xn[val_idx], yn[val_idx]
-    evaluate_params = lambda p: validation_error(mc, p, xv, yv, val_w)
-
-    # Bootstrap: member e's i-th training row is boot[e, i] (i < n_train).
-    if tc.bootstrap:
-        draw = jnp.minimum((u_data[1:] * n_train).astype(jnp.int32), jnp.maximum(n_train - 1, 0))
-        boot = train_idx[draw]
-    else:
-        boot = jnp.broadcast_to(train_idx, (e, t))
-
+    data = _epoch_data(tc, split, u_data[1:], xn, yn)
     optimizer = make_optimizer(tc)
-    num_batches = (n_train + m - 1) // m
-    padded = -(-t // m) * m
 
-    def loss_fn(params, xb, yb, wb):
-        losses = member_losses(mc, tc, params, xb, yb, wb)
-        return jnp.sum(losses), losses
+    init_err = _validate(mc, data, state.params)
+    carry = _first_epoch_carry(tc, e, state.params, optimizer.init(state.params), init_err)
+    carry = jax.lax.while_loop(
+        functools.partial(_keep_training, tc),
+        functools.partial(_epoch, mc, tc, optimizer, data, k_epochs),
+        carry,
+    )
 
-    def batch_step(b, carry):
-        params, opt_state, perm, loss_sum = carry
-        slot = b * m + jnp.arange(m)
-        p = jax.lax.dynamic_slice(perm, (b * m,), (m,))
-        rows = boot[:, p]  # [E, M]
-        wb = (slot < n_train).astype(jnp.float32)
-        grads, losses = jax.grad(loss_fn, has_aux=True)(params, xn[rows], yn[rows], wb)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return params, opt_state, perm, loss_sum + jnp.mean(losses)
-
-    def epoch_cond(c):
-        return (c["epoch"] < tc.max_epochs) & (c["since"] < tc.patience)
-
-    def epoch_body(c):
-        k_perm = jax.random.fold_in(k_epochs, c["epoch"])
-        u = jnp.where(pos < n_train, jax.random.uniform(k_perm, (t,)), 2.0)
-        perm = jnp.zeros((padded,), jnp.int32).at[:t].set(jnp.argsort(u).astype(jnp.int32))
-        params, opt_state, _, loss_sum = jax.lax.fori_loop(
-            0, num_batches, batch_step, (c["params"], c["opt_state"], perm, jnp.float32(0.0))
-        )
-        err = evaluate_params(params)  # [E]
-        best = c["best_err"]
-        better = err < best
-        ref, since = patience_update(c["ref_err"], c["since"], err, tc.improvement_threshold)
-        pick = lambda new, old: jnp.where(better.reshape((e,) + (1,) * (new.ndim - 1)), new, old)
-        i = c["epoch"]
-        return {
-            "epoch": i + 1,
-            "since": since,
-            "ref_err": ref,
-            "params": params,
-            "opt_state": opt_state,
-            "best_params": jax.tree.map(pick, params, c["best_params"]),
-            "best_err": jnp.where(better, err, best),
-            "best_epoch": jnp.where(better, i, c["best_epoch"]),
-            "train_loss": c["train_loss"].at[i].set(loss_sum / jnp.maximum(num_batches, 1)),
-            "val_member": c["val_member"].at[i].set(err),
-        }
-
-    init_err = evaluate_params(state.params)
-    nan = jnp.float32(jnp.nan)
-    carry = {
-        "epoch": jnp.int32(0),
-        "since": jnp.int32(0),
-        "params": state.params,
-        "opt_state": optimizer.init(state.params),
-        "best_params": state.params,
-        "best_err": init_err,
-        "ref_err": init_err,
-        "best_epoch": jnp.full((e,), -1, jnp.int32),
-        "train_loss": jnp.full((tc.max_epochs,), nan),
-        "val_member": jnp.full((tc.max_epochs, e), nan),
-    }
-    carry = jax.lax.while_loop(epoch_cond, epoch_body, carry)
-
-    params = carry["best_params"]
-    val_error = evaluate_params(params)
+    params = carry.best_params
+    val_error = _validate(mc, data, params)
     elite_idx = jnp.argsort(val_error)[: mc.num_elites].astype(jnp.int32)
     new_state = ens.EnsembleState(params=params, normalizer=normalizer, elite_idx=elite_idx)
     log = TrainLog(
-        train_loss=carry["train_loss"],
-        val_loss=jnp.mean(carry["val_member"], axis=-1),
-        val_member_loss=carry["val_member"],
+        train_loss=carry.train_loss,
+        val_loss=jnp.mean(carry.val_member, axis=-1),
+        val_member_loss=carry.val_member,
         initial_val_error=init_err,
         val_error=val_error,
-        best_epoch=carry["best_epoch"],
-        num_epochs=carry["epoch"],
-        num_train=n_train,
-        num_val=n_val,
+        best_epoch=carry.best_epoch,
+        num_epochs=carry.epoch,
+        num_train=split.n_train,
+        num_val=split.n_val,
     )
     return new_state, log
 

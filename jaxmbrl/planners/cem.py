@@ -25,6 +25,7 @@ restarts from the initial variance unless ``keep_std`` is set.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -95,6 +96,15 @@ class CEMState:
 
     mean: Array
     std: Array
+
+
+class _CEMCarry(NamedTuple):
+    """The ``lax.scan`` carry from one CEM iteration to the next."""
+
+    mean: Array  # [H, A] float32 sampling mean
+    var: Array  # [H, A] float32 sampling variance
+    best: Array  # [H, A] float32 best sequence scored so far
+    best_return: Array  # [] float32 its return (-inf before the first iteration)
 
 
 def truncated_normal_samples(
@@ -183,27 +193,28 @@ def cem(config: CEMConfig) -> Planner:
         var0 = (state.std if config.keep_std else init_std) ** 2
         keys = jax.random.split(key, config.num_iterations)
 
-        def iteration(carry, iter_key):
-            mean, var, best, best_return = carry
+        def iteration(carry: _CEMCarry, iter_key: PRNGKey) -> tuple[_CEMCarry, Array]:
             sample_key, eval_key = jax.random.split(iter_key)
-            samples = truncated_normal_samples(sample_key, mean, var, low, high, config.num_samples)
+            samples = truncated_normal_samples(
+                sample_key, carry.mean, carry.var, low, high, config.num_samples
+            )
             returns = evaluate(objective, eval_key, samples)
             mean, var, elite_idx, elite_returns = cem_update(
-                mean, var, samples, returns, config.num_elites, config.alpha
+                carry.mean, carry.var, samples, returns, config.num_elites, config.alpha
             )
             best, best_return = update_best(
-                best, best_return, samples[elite_idx[0]], elite_returns[0]
+                carry.best, carry.best_return, samples[elite_idx[0]], elite_returns[0]
             )
-            return (mean, var, best, best_return), jnp.mean(elite_returns)
+            return _CEMCarry(mean, var, best, best_return), jnp.mean(elite_returns)
 
-        carry0 = (mean0, var0, mean0, jnp.float32(-jnp.inf))
-        (mean, var, best, best_return), elite_mean_returns = jax.lax.scan(iteration, carry0, keys)
+        carry0 = _CEMCarry(mean0, var0, mean0, jnp.float32(-jnp.inf))
+        final, elite_mean_returns = jax.lax.scan(iteration, carry0, keys)
         if config.return_mean_elites:
-            solution, expected = clip_broadcast(mean, low, high), elite_mean_returns[-1]
+            solution, expected = clip_broadcast(final.mean, low, high), elite_mean_returns[-1]
         else:
-            solution, expected = best, best_return
+            solution, expected = final.best, final.best_return
         info = PlanInfo(solution=solution, expected_return=expected)
-        return solution[0], CEMState(mean=solution, std=jnp.sqrt(var)), info
+        return solution[0], CEMState(mean=solution, std=jnp.sqrt(final.var)), info
 
     def shift(state: CEMState) -> CEMState:
         return CEMState(

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,7 +62,13 @@ from jaxmbrl.planners.base import (
 )
 from jaxmbrl.planners.cem import cem_update, update_best
 from jaxmbrl.types import Array, Objective, PRNGKey
-from jaxmbrl.validation import check_at_most, check_fraction, check_positive_int
+from jaxmbrl.validation import (
+    check_at_most,
+    check_finite,
+    check_fraction,
+    check_positive_int,
+    check_range,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,20 +115,10 @@ class ICEMConfig(ContinuousPlannerConfig):
         check_at_most("num_elites", self.num_elites, "num_samples", self.num_samples)
         check_positive_int("num_iterations", self.num_iterations)
         check_fraction("alpha", self.alpha, high_open=True)
-        decay = self.population_decay
-        if (
-            isinstance(decay, bool)
-            or not isinstance(decay, (int, float))
-            or not (math.isfinite(decay) and decay >= 1)
-        ):
-            raise ValueError(f"population_decay must be a finite number >= 1, got {decay!r}")
-        beta = self.colored_noise_exponent
-        if (
-            isinstance(beta, bool)
-            or not isinstance(beta, (int, float))
-            or not (math.isfinite(beta) and beta >= 0)
-        ):
-            raise ValueError(f"colored_noise_exponent must be a finite number >= 0, got {beta!r}")
+        check_finite("population_decay", self.population_decay)
+        check_range("population_decay", self.population_decay, 1, math.inf)
+        check_finite("colored_noise_exponent", self.colored_noise_exponent)
+        check_range("colored_noise_exponent", self.colored_noise_exponent, 0, math.inf)
         check_fraction("keep_elite_frac", self.keep_elite_frac)
 
     @property
@@ -242,6 +239,93 @@ def active_candidates(config: ICEMConfig, iteration: Array, has_elites: Array) -
     return jnp.concatenate([fresh, kept, mean])
 
 
+class _ICEMCarry(NamedTuple):
+    """The carry from one iCEM iteration to the next."""
+
+    mean: Array  # [H, A] float32 sampling mean
+    var: Array  # [H, A] float32 sampling variance
+    kept: Array  # [ceil(keep_elite_frac * K), H, A] float32 elites scored again, best first
+    best: Array  # [H, A] float32 best sequence scored so far
+    best_return: Array  # [] float32 its return (-inf before the first iteration)
+
+
+def _iteration(
+    config: ICEMConfig,
+    objective: Objective,
+    carry: _ICEMCarry,
+    iter_key: PRNGKey,
+    num_draw: int,
+    with_mean: bool,
+    active: Array,
+) -> tuple[_ICEMCarry, Array]:
+    """One iteration scoring ``[fresh[:num_draw] | kept | mean if with_mean]``.
+
+    ``active`` (``[num_draw + num_kept_elites (+ 1)] bool``) marks the candidates that count;
+    the others score ``-inf``. Returns the new carry and the elites' mean return ``[]``.
+    """
+    low, high = config.bounds()
+    shape = (config.horizon, config.action_dim)
+    mean, var = carry.mean, carry.var
+    noise_key, eval_key = jax.random.split(iter_key)
+    # Noise for all ``population_sizes()[0]`` slots, then the first ``num_draw`` rows: both
+    # layouts see the same samples (rows are independent).
+    num_fresh = config.population_sizes()[0]
+    noise = colored_noise(noise_key, config.colored_noise_exponent, (num_fresh, *shape))
+    noise = noise[:num_draw]
+    fresh = clip_broadcast(mean[None] + jnp.sqrt(var)[None] * noise, low, high)
+    parts = [fresh, carry.kept, mean[None]] if with_mean else [fresh, carry.kept]
+    candidates = jnp.concatenate(parts, axis=0)
+    returns = evaluate(objective, eval_key, candidates)
+    returns = jnp.where(active, returns, -jnp.inf)
+    mean, var, elite_idx, elite_returns = cem_update(
+        mean, var, candidates, returns, config.num_elites, config.alpha
+    )
+    best, best_return = update_best(
+        carry.best, carry.best_return, candidates[elite_idx[0]], elite_returns[0]
+    )
+    kept = candidates[elite_idx[: config.num_kept_elites]]
+    return _ICEMCarry(mean, var, kept, best, best_return), jnp.mean(elite_returns)
+
+
+def _iterate_unrolled(
+    config: ICEMConfig, objective: Objective, carry: _ICEMCarry, keys: PRNGKey, has_elites: Array
+) -> tuple[_ICEMCarry, Array]:
+    """The default layout: a Python loop, iteration ``i`` scoring its own population size.
+
+    Returns the final carry and the elites' mean return of every iteration
+    (``[num_iterations] float32``).
+    """
+    sizes = config.population_sizes()
+    elite_mean_returns = []
+    for i in range(config.num_iterations):  # unrolled: shapes differ per iteration
+        last = i == config.num_iterations - 1
+        kept_active = jnp.broadcast_to(jnp.asarray(i > 0) | has_elites, (config.num_kept_elites,))
+        active = jnp.concatenate(
+            [jnp.ones((sizes[i],), bool), kept_active] + ([jnp.ones((1,), bool)] if last else [])
+        )
+        carry, elite_mean = _iteration(config, objective, carry, keys[i], sizes[i], last, active)
+        elite_mean_returns.append(elite_mean)
+    return carry, jnp.stack(elite_mean_returns)
+
+
+def _iterate_fixed_shapes(
+    config: ICEMConfig, objective: Objective, carry: _ICEMCarry, keys: PRNGKey, has_elites: Array
+) -> tuple[_ICEMCarry, Array]:
+    """The ``fixed_shapes`` layout: one ``lax.scan``, ``N_max`` candidates per iteration.
+
+    Returns what :func:`_iterate_unrolled` returns.
+    """
+    num_fresh = config.population_sizes()[0]
+
+    def scan_body(carry: _ICEMCarry, inputs: tuple[Array, PRNGKey]):
+        i, iter_key = inputs
+        active = active_candidates(config, i, has_elites)
+        return _iteration(config, objective, carry, iter_key, num_fresh, True, active)
+
+    inputs = (jnp.arange(config.num_iterations), keys)
+    return jax.lax.scan(scan_body, carry, inputs)
+
+
 def icem(config: ICEMConfig) -> Planner:
     """Build an iCEM planner.
 
@@ -261,10 +345,9 @@ def icem(config: ICEMConfig) -> Planner:
     low, high = config.bounds()
     init_std = config.initial_std()
     midpoint = (low + high) / 2
-    sizes = config.population_sizes()
-    num_fresh = sizes[0]
     num_kept = config.num_kept_elites
     shape = (config.horizon, config.action_dim)
+    iterate = _iterate_fixed_shapes if config.fixed_shapes else _iterate_unrolled
 
     def init() -> ICEMState:
         return ICEMState(
@@ -279,58 +362,14 @@ def icem(config: ICEMConfig) -> Planner:
         var0 = (state.std if config.keep_std else init_std) ** 2
         kept0 = clip_broadcast(state.elites, low, high)
         keys = jax.random.split(key, config.num_iterations)
-
-        def iteration(carry, iter_key, num_draw, with_mean, active):
-            """One iteration scoring ``[fresh[:num_draw] | kept | mean if with_mean]``."""
-            mean, var, kept, best, best_return = carry
-            noise_key, eval_key = jax.random.split(iter_key)
-            # Noise for all ``num_fresh`` slots, then the first ``num_draw`` rows: both
-            # layouts see the same samples (rows are independent).
-            noise = colored_noise(noise_key, config.colored_noise_exponent, (num_fresh, *shape))
-            noise = noise[:num_draw]
-            fresh = clip_broadcast(mean[None] + jnp.sqrt(var)[None] * noise, low, high)
-            parts = [fresh, kept, mean[None]] if with_mean else [fresh, kept]
-            candidates = jnp.concatenate(parts, axis=0)
-            returns = evaluate(objective, eval_key, candidates)
-            returns = jnp.where(active, returns, -jnp.inf)
-            mean, var, elite_idx, elite_returns = cem_update(
-                mean, var, candidates, returns, config.num_elites, config.alpha
-            )
-            best, best_return = update_best(
-                best, best_return, candidates[elite_idx[0]], elite_returns[0]
-            )
-            kept = candidates[elite_idx[:num_kept]]
-            return (mean, var, kept, best, best_return), jnp.mean(elite_returns)
-
-        carry = (mean0, var0, kept0, mean0, jnp.float32(-jnp.inf))
-        if config.fixed_shapes:
-
-            def scan_body(carry, inputs):
-                i, iter_key = inputs
-                active = active_candidates(config, i, state.has_elites)
-                return iteration(carry, iter_key, num_fresh, True, active)
-
-            inputs = (jnp.arange(config.num_iterations), keys)
-            carry, elite_mean_returns = jax.lax.scan(scan_body, carry, inputs)
-        else:
-            elite_mean_returns = []
-            for i in range(config.num_iterations):  # unrolled: shapes differ per iteration
-                last = i == config.num_iterations - 1
-                kept_active = jnp.broadcast_to(jnp.asarray(i > 0) | state.has_elites, (num_kept,))
-                active = jnp.concatenate(
-                    [jnp.ones((sizes[i],), bool), kept_active]
-                    + ([jnp.ones((1,), bool)] if last else [])
-                )
-                carry, elite_mean = iteration(carry, keys[i], sizes[i], last, active)
-                elite_mean_returns.append(elite_mean)
-            elite_mean_returns = jnp.stack(elite_mean_returns)
-        mean, var, kept, best, best_return = carry
+        carry = _ICEMCarry(mean0, var0, kept0, mean0, jnp.float32(-jnp.inf))
+        final, elite_mean_returns = iterate(config, objective, carry, keys, state.has_elites)
         if config.return_mean_elites:
-            solution, expected = clip_broadcast(mean, low, high), elite_mean_returns[-1]
+            solution, expected = clip_broadcast(final.mean, low, high), elite_mean_returns[-1]
         else:
-            solution, expected = best, best_return
+            solution, expected = final.best, final.best_return
         new_state = ICEMState(
-            mean=solution, std=jnp.sqrt(var), elites=kept, has_elites=jnp.array(True)
+            mean=solution, std=jnp.sqrt(final.var), elites=final.kept, has_elites=jnp.array(True)
         )
         return solution[0], new_state, PlanInfo(solution=solution, expected_return=expected)
 

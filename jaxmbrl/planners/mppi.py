@@ -43,7 +43,7 @@ from jaxmbrl.planners.base import (
     shift_sequence,
 )
 from jaxmbrl.types import Array, Objective, PRNGKey
-from jaxmbrl.validation import check_positive_float, check_positive_int
+from jaxmbrl.validation import check_positive_float, check_positive_int, check_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +75,7 @@ class MPPIConfig(ContinuousPlannerConfig):
         check_positive_int("num_iterations", self.num_iterations)
         check_positive_float("temperature", self.temperature)
         check_positive_float("noise_sigma", self.noise_sigma)
-        check_positive_float("beta", self.beta)
-        if self.beta > 1:
-            raise ValueError(f"beta must be in (0, 1], got {self.beta!r}")
+        check_range("beta", self.beta, 0, 1, low_open=True)
 
 
 @struct.dataclass
