@@ -9,9 +9,10 @@ B environments are rolled out for H steps (200, Pendulum-v1's episode) with rand
   trajectory);
 * ``vmap_scan``: ``jit(vmap(lax.scan(env.step)))`` returning the return (auto-reset included);
 * ``vmap_scan_step_env``: the same with ``env.step_env`` (pure dynamics);
-* ``jaxmbrl_oracle``: :func:`jaxmbrl.rollouts.oracle_objective`, the library's perfect-model
-  objective, scoring ``[B, H, A]`` action sequences from one state (``step_env`` inside a scan,
-  plus termination handling and discounting) -- what a planner with the true model costs.
+* ``jaxmbrl_oracle``: :func:`jaxmbrl.envs.gymnax_adapter.oracle_objective`, the library's
+  perfect-model objective, scoring ``[B, H, A]`` action sequences from one state (``step_env``
+  inside a scan, plus termination handling and discounting) -- what a planner with the true
+  model costs.
 
 Pendulum-v1 runs every method at B in {1, 64, 1024, 16384}; CartPole-v1, Acrobot-v1 and
 MountainCarContinuous-v0 run the two scan methods and jaxmbrl at B 1024. Reported: median
@@ -40,7 +41,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import machine, stats, timed, write_json
 
 from jaxmbrl.envs import make
-from jaxmbrl.rollouts import oracle_objective
+from jaxmbrl.envs.gymnax_adapter import oracle_objective
 
 
 def random_actions(env, params, key, shape):

@@ -17,6 +17,7 @@ from jaxmbrl import (
 )
 from jaxmbrl.agents.pets import PETSConfig, make_pets
 from jaxmbrl.envs import Environment, EnvSpec
+from jaxmbrl.envs.gymnax_adapter import oracle_objective
 from jaxmbrl.models import ModelSpec
 from jaxmbrl.planners import (
     CEMConfig,
@@ -35,7 +36,6 @@ from jaxmbrl.rollouts import (
     RolloutConfig,
     make_objective,
     make_particle_objective,
-    oracle_objective,
     rollout_return,
 )
 from jaxmbrl.types import ActionSpace

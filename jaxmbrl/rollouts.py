@@ -1,17 +1,17 @@
 """Imagined rollouts: turn a dynamics step into an objective that planners can maximise.
 
-Three ways in:
+Two ways in:
 
 * :func:`rollout_return` / :func:`make_objective`: a single-item dynamics step (see
   :mod:`jaxmbrl.types`) rolled over an action sequence with ``lax.scan`` and over candidates
-  with ``vmap`` -- deterministic state-pytree rollouts.
-* :func:`oracle_objective`: the same with a gymnax environment's own ``step_env`` and its
-  ``is_terminated`` (the perfect model of oracle MPC), chunked over candidates.
+  with ``vmap`` -- deterministic state-pytree rollouts (each environment family builds its
+  true-dynamics "oracle" objective from these and :func:`chunked_map`, e.g.
+  :func:`jaxmbrl.envs.gymnax_adapter.oracle_objective`).
 * :func:`make_particle_objective`: PETS particle rollouts through a grouped ensemble step
   (:data:`GroupedModel`) with TS1, TS-infinity or expectation propagation, termination
   masking, discounting, a risk measure over particles (:class:`RolloutConfig`) and chunked
-  evaluation. This layer does not import :mod:`jaxmbrl.models`; the caller closes the
-  model's parameters into the :data:`GroupedModel` callable.
+  evaluation. This layer imports neither :mod:`jaxmbrl.models` nor :mod:`jaxmbrl.envs`; the
+  caller closes the model's parameters into the :data:`GroupedModel` callable.
 
 Every objective maps a non-finite return to ``-inf``.
 """
@@ -27,7 +27,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxmbrl.envs.gymnax_adapter import true_dynamics
 from jaxmbrl.types import (
     Array,
     DynamicsStep,
@@ -553,64 +552,3 @@ def _check_model_output(mean, var, lead, obs_dim, needs_reward) -> None:
     if y < obs_dim or (needs_reward and y != obs_dim + 1):
         want = f"O + 1 = {obs_dim + 1} (no reward_fn given)" if needs_reward else f">= {obs_dim}"
         raise ValueError(f"grouped model output size Y must be {want}, got {y}")
-
-
-# --------------------------------------------------------------------------------------
-# The true gymnax dynamics as the model (oracle MPC)
-# --------------------------------------------------------------------------------------
-
-
-def gymnax_termination(env, env_params: PyTree) -> TerminationFn:
-    """``(state, action, next_state) -> env.is_terminated(next_state, env_params)``.
-
-    A termination function on gymnax ``EnvState`` pytrees for :func:`rollout_return`; time
-    limits (truncation) are not termination.
-    """
-
-    def terminated(state, action, next_state):
-        del state, action
-        return jnp.asarray(env.is_terminated(next_state, env_params), bool).reshape(())
-
-    return terminated
-
-
-def oracle_objective(
-    env,
-    env_params: PyTree,
-    env_state: PyTree,
-    *,
-    gamma: float = 1.0,
-    chunk_size: int | None = None,
-) -> Objective:
-    """Score sequences by rolling out the environment's own ``step_env`` from ``env_state``.
-
-    The perfect-model ("oracle") objective: :func:`make_objective` with
-    :func:`jaxmbrl.envs.true_dynamics` and :func:`gymnax_termination`, chunked over the
-    candidates as in :func:`make_particle_objective`. Non-finite returns score ``-inf``.
-
-    Args:
-      env: a gymnax environment.
-      env_params: its ``EnvParams`` (may be traced).
-      env_state: the ``EnvState`` to plan from (may be traced).
-      gamma: discount.
-      chunk_size: candidates per chunk, or ``None``.
-
-    Returns:
-      ``objective(key, actions [N, H, A] or [N, H]) -> [N] float32``.
-    """
-    dynamics = true_dynamics(env)
-    termination_fn = gymnax_termination(env, env_params)
-
-    def score_chunk(keys: PRNGKey, actions: Array) -> Array:
-        ret = jax.vmap(
-            lambda kk, a: rollout_return(
-                dynamics, env_params, kk, env_state, a, gamma=gamma, termination_fn=termination_fn
-            )
-        )(keys, actions)
-        return sanitize_returns(ret)
-
-    def objective(key: PRNGKey, actions: Array) -> Array:
-        keys = jax.random.split(key, actions.shape[0])
-        return chunked_map(score_chunk, keys, actions, chunk_size)
-
-    return objective

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from jaxmbrl import envs
-from jaxmbrl.envs.gymnax_adapter import functions
+from jaxmbrl.envs.gymnax_adapter import functions, oracle_objective
 from jaxmbrl.mpc import random_planner, run_episode, run_seeds
 from jaxmbrl.planners import PlanInfo, Planner, RandomShootingConfig, random_shooting
 from jaxmbrl.planners.discrete import DiscreteRandomShootingConfig, discrete_random_shooting
-from jaxmbrl.rollouts import oracle_objective
 
 
 def small_planner():

@@ -12,15 +12,14 @@ import numpy as np
 import pytest
 
 from jaxmbrl import envs
+from jaxmbrl.envs.gymnax_adapter import gymnax_termination, oracle_objective
 from jaxmbrl.models import ensemble
 from jaxmbrl.planners import RandomShootingConfig, random_shooting
 from jaxmbrl.rollouts import (
     RolloutConfig,
     _random_permutations,
-    gymnax_termination,
     make_objective,
     make_particle_objective,
-    oracle_objective,
     risk_score,
 )
 

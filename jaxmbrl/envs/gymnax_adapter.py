@@ -14,6 +14,7 @@ import importlib
 import math
 
 import gymnax
+import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
@@ -22,7 +23,17 @@ from gymnax.environments.environment import Environment as GymnaxEnv
 from jaxmbrl.envs.point_mass import PointMass
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.envs.spec import Environment, EnvSpec
-from jaxmbrl.types import ActionSpace, DynamicsStep, PyTree
+from jaxmbrl.rollouts import chunked_map, rollout_return
+from jaxmbrl.types import (
+    ActionSpace,
+    Array,
+    DynamicsStep,
+    Objective,
+    PRNGKey,
+    PyTree,
+    TerminationFn,
+)
+from jaxmbrl.validation import sanitize_returns
 
 _OWN_ENVS = {"PointMass-v0": PointMass}
 
@@ -138,10 +149,8 @@ def functions(env, env_params: PyTree, name: str | None = None) -> Environment:
         reward = jnp.asarray(reward, jnp.float32).reshape(())
         return next_obs, next_state, reward, jnp.asarray(done, bool).reshape(())
 
-    def oracle_objective(state, gamma: float = 1.0, chunk_size: int | None = None):
-        from jaxmbrl.rollouts import oracle_objective as oracle
-
-        return oracle(env, env_params, state, gamma=gamma, chunk_size=chunk_size)
+    def oracle(state, gamma: float = 1.0, chunk_size: int | None = None):
+        return oracle_objective(env, env_params, state, gamma=gamma, chunk_size=chunk_size)
 
     lookup = env.name if name is None or ":" in name else name
     reward_fn, termination_fn = known_functions(lookup, env_params)
@@ -149,7 +158,7 @@ def functions(env, env_params: PyTree, name: str | None = None) -> Environment:
         reset=reset,
         step=step,
         sample_action=space.sample,
-        oracle_objective=oracle_objective,
+        oracle_objective=oracle,
         reward_fn=reward_fn,
         termination_fn=termination_fn,
     )
@@ -160,3 +169,59 @@ def load(name: str, episode_length: int | None = None, **env_kwargs) -> tuple[En
     names; ``episode_length`` overrides the environment's time limit)."""
     env, env_params = make(name, **env_kwargs)
     return spec(name, env, env_params, episode_length), functions(env, env_params, name)
+
+
+def gymnax_termination(env, env_params: PyTree) -> TerminationFn:
+    """``(state, action, next_state) -> env.is_terminated(next_state, env_params)``.
+
+    A termination function on gymnax ``EnvState`` pytrees for
+    :func:`jaxmbrl.rollouts.rollout_return`; time limits (truncation) are not termination.
+    """
+
+    def terminated(state, action, next_state):
+        del state, action
+        return jnp.asarray(env.is_terminated(next_state, env_params), bool).reshape(())
+
+    return terminated
+
+
+def oracle_objective(
+    env,
+    env_params: PyTree,
+    env_state: PyTree,
+    *,
+    gamma: float = 1.0,
+    chunk_size: int | None = None,
+) -> Objective:
+    """Score sequences by rolling out the environment's own ``step_env`` from ``env_state``.
+
+    The perfect-model ("oracle") objective: :func:`jaxmbrl.rollouts.make_objective` with
+    :func:`true_dynamics` and :func:`gymnax_termination`, chunked over the candidates
+    (:func:`jaxmbrl.rollouts.chunked_map`). Non-finite returns score ``-inf``.
+
+    Args:
+      env: a gymnax environment.
+      env_params: its ``EnvParams`` (may be traced).
+      env_state: the ``EnvState`` to plan from (may be traced).
+      gamma: discount.
+      chunk_size: candidates per chunk, or ``None``.
+
+    Returns:
+      ``objective(key, actions [N, H, A] or [N, H]) -> [N] float32``.
+    """
+    dynamics = true_dynamics(env)
+    termination_fn = gymnax_termination(env, env_params)
+
+    def score_chunk(keys: PRNGKey, actions: Array) -> Array:
+        ret = jax.vmap(
+            lambda kk, a: rollout_return(
+                dynamics, env_params, kk, env_state, a, gamma=gamma, termination_fn=termination_fn
+            )
+        )(keys, actions)
+        return sanitize_returns(ret)
+
+    def objective(key: PRNGKey, actions: Array) -> Array:
+        keys = jax.random.split(key, actions.shape[0])
+        return chunked_map(score_chunk, keys, actions, chunk_size)
+
+    return objective
