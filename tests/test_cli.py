@@ -125,3 +125,19 @@ def test_bench_says_where_it_looked_when_the_scripts_are_missing(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not installed with the package" in err[0]
     assert str(tmp_path / "nowhere") in err[0] and not out.exists()
+
+
+def test_bench_runs_the_checkouts_run_all_with_the_flags(tmp_path, monkeypatch):
+    import jaxmbrl.cli.bench as bench_cmd
+
+    calls = []
+    monkeypatch.setattr(
+        bench_cmd.subprocess,
+        "run",
+        lambda cmd, check: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0),
+    )
+    out = tmp_path / "bench"
+    assert main(["bench", "--quick", "--only", "planning", "--no-peer", "--out", str(out)]) == 0
+    (cmd,) = calls
+    assert cmd[0] == sys.executable and cmd[1].endswith("benchmarks/run_all.py")
+    assert cmd[2:] == ["--out", str(out), "--quick", "--no-peer", "--only", "planning"]
