@@ -52,8 +52,8 @@ subject and is not repeated here; the uncertainty penalty (another mitigation th
 lists) is ``uncertainty_penalty.py``.
 
 Every model is trained for several seeds at once (``vmap`` of
-:func:`jaxmbrl.models.training.train`), every episode is one ``lax.scan`` and the seeds are a
-``vmap`` axis.
+:func:`jaxmbrl.models.training.train`), every episode is the library's MPC episode
+(:mod:`jaxmbrl.mpc`, one ``lax.scan``) and the seeds are a ``vmap`` axis.
 
   .venv/bin/python examples/common_mistakes.py --quick --out runs/common_mistakes
   .venv/bin/python examples/common_mistakes.py --rows a,d
@@ -77,21 +77,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments.classic_control.pendulum import Pendulum
-from uncertainty_penalty import (
-    HangingPendulum,
-    Trajectory,
-    mpc_episodes,
-    summary_stats,
-    uniform_transitions,
-    versions,
-)
+from gymnax.environments.classic_control.pendulum import EnvState, Pendulum
 
 import jaxmbrl
+from jaxmbrl import experiments, mpc, reporting
 from jaxmbrl.agents import pets as pets_lib
-from jaxmbrl.envs import flatten, make, random_episodes
+from jaxmbrl.envs import flatten, gymnax_adapter, make, random_episodes
 from jaxmbrl.envs.reward_fns import known_functions
-from jaxmbrl.models import ensemble, training
+from jaxmbrl.models import ModelSpec, ensemble, training
+from jaxmbrl.planners.registry import PlannerSpec, build
 
 ENV_NAME = "Pendulum-v1"
 ROWS = ("a", "b", "c", "d")
@@ -191,13 +185,30 @@ FULL = Settings(
 # --- environments -------------------------------------------------------------------------------
 
 
+class HangingPendulum(Pendulum):
+    """Pendulum-v1 whose episodes start near hanging down at rest (as in
+    ``uncertainty_penalty.py``): ``theta = pi + U(-w, w)``, ``theta_dot = U(-w, w)``."""
+
+    def __init__(self, start_width: float):
+        super().__init__()
+        self.start_width = start_width
+
+    def reset_env(self, key: jax.Array, params) -> tuple[jax.Array, EnvState]:
+        k_theta, k_speed = jax.random.split(key)
+        w = self.start_width
+        theta = jnp.pi + jax.random.uniform(k_theta, (), jnp.float32, -w, w)
+        speed = jax.random.uniform(k_speed, (), jnp.float32, -w, w)
+        state = EnvState(theta=theta, theta_dot=speed, last_u=jnp.float32(0.0), time=0)
+        return self.get_obs(state), state
+
+
 class NoisyPendulum(Pendulum):
     """Pendulum-v1 with a random disturbance torque ``noise_std * N(0, 1)`` every step.
 
     The disturbance joins the (clipped) control torque in the same semi-implicit Euler step
     as gymnax's dynamics; the reward is gymnax's (it depends on the state before the step and
     the control). ``start_width=None`` keeps gymnax's reset; a number starts near hanging
-    down, as :class:`uncertainty_penalty.HangingPendulum`.
+    down, as :class:`HangingPendulum`.
     """
 
     def __init__(self, noise_std: float, start_width: float | None = None):
@@ -236,6 +247,30 @@ def collect(env, env_params, key, episodes: int, steps: int) -> Data:
     return Data(d.obs, d.action, d.next_obs, d.reward)
 
 
+def uniform_transitions(env_params, key: jax.Array, num: int) -> Data:
+    """``num`` one-step Pendulum transitions from states uniform over the phase space
+    (``theta`` in ``[-pi, pi]``, ``theta_dot`` in ``[-max_speed, max_speed]``) with uniform
+    torques."""
+    env = Pendulum()
+    k_theta, k_speed, k_action, k_step = jax.random.split(key, 4)
+    theta = jax.random.uniform(k_theta, (num,), jnp.float32, -jnp.pi, jnp.pi)
+    speed = jax.random.uniform(k_speed, (num,), jnp.float32, -1.0, 1.0) * env_params.max_speed
+    torque = env_params.max_torque
+    action = jax.random.uniform(k_action, (num, 1), jnp.float32, -torque, torque)
+    zeros = jnp.zeros((num,), jnp.float32)
+    states = EnvState(theta=theta, theta_dot=speed, last_u=zeros, time=zeros.astype(jnp.int32))
+    obs = jax.vmap(env.get_obs)(states)
+    step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
+    next_obs, _, reward, _, _ = step(jax.random.split(k_step, num), states, action, env_params)
+    return Data(obs, action, next_obs, reward.astype(jnp.float32))
+
+
+def summary_stats(values) -> dict:
+    """``{"mean", "min", "max"}`` of per-seed values, as floats."""
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
+
+
 def model_config(s: Settings, **kw) -> ensemble.EnsembleConfig:
     return ensemble.EnsembleConfig(
         obs_dim=3,
@@ -256,6 +291,15 @@ def train_config(s: Settings, **kw) -> training.TrainConfig:
 # --- planned episodes with a learned model --------------------------------------------------------
 
 
+class Trajectory(NamedTuple):
+    """Real episodes ``[S, T, ...]``: ``obs`` each action was planned from, ``reward`` the
+    real rewards, ``imagined`` the imagined ``H``-step return of each executed plan."""
+
+    obs: jax.Array
+    reward: jax.Array
+    imagined: jax.Array
+
+
 def make_episodes(
     s: Settings,
     env,
@@ -264,23 +308,51 @@ def make_episodes(
     reward_fn,
     rollout: jaxmbrl.RolloutConfig,
 ):
-    """``episodes(model_params [S], keys [S]) -> Trajectory [S, T]``, jitted
-    (:func:`uncertainty_penalty.mpc_episodes`, the plan re-scored with ``rollout`` itself).
+    """``episodes(model_params [S], keys [S]) -> Trajectory [S, T]``, jitted.
 
-    ``grouped(model_params)`` returns the :data:`jaxmbrl.rollouts.GroupedModel` to plan with;
-    ``reward_fn`` is the known reward or ``None`` (the model's reward output).
+    Each seed runs one MPC episode of the library (:func:`jaxmbrl.mpc.run_episode`; seeds
+    under ``vmap``) in the gymnax environment ``env``: MPPI (``s.horizon``, ``s.num_samples``,
+    ``s.num_iterations``) plans every real step through the grouped model
+    ``grouped(model_params)`` (:data:`jaxmbrl.rollouts.GroupedModel`) with ``rollout``;
+    ``reward_fn`` is the known reward or ``None`` (the model's reward output). Afterwards the
+    plan executed at every step (``EpisodeRecord.solutions``) is scored again with the same
+    objective (``imagined``).
     """
-    return jax.jit(
-        mpc_episodes(s, env, env_params, grouped, s.model_elites, reward_fn, rollout, rollout)
-    )
+    real_env = gymnax_adapter.functions(env, env_params, ENV_NAME)
+    action = gymnax_adapter.spec(ENV_NAME, env, env_params).action
+    options = {"num_samples": s.num_samples, "num_iterations": s.num_iterations}
+    planner, _ = build(PlannerSpec("mppi", horizon=s.horizon, options=options), action)
+
+    def episode(model_params, key) -> Trajectory:
+        model = grouped(model_params)
+
+        def objective(obs):  # a learned model sees only the observation
+            return jaxmbrl.make_particle_objective(
+                rollout, model, obs, num_members=s.model_elites, reward_fn=reward_fn
+            )
+
+        record = mpc.run_episode(
+            real_env,
+            planner,
+            key,
+            num_steps=s.num_steps,
+            make_objective=lambda env_state, obs: objective(obs),
+        )
+        score_keys = jax.random.split(jax.random.fold_in(key, 1), s.num_steps)
+        rescore = lambda obs, plan, k: objective(obs)(k, plan[None])[0]
+        imagined = jax.vmap(rescore)(record.observations, record.solutions, score_keys)
+        return Trajectory(record.observations, record.rewards, imagined)
+
+    return jax.jit(jax.vmap(episode))
 
 
-def optimism(traj: Trajectory, horizon: int) -> np.ndarray:
-    """``[S]``: mean over the episode of imagined ``H``-step return minus the real one."""
-    r = np.asarray(traj.reward)
+def optimism(rewards, imagined, horizon: int) -> np.ndarray:
+    """``[S]``: mean over the episode of the imagined ``H``-step return minus the real one
+    (``rewards``, ``imagined``: ``[S, T]``)."""
+    r = np.asarray(rewards)
     t = r.shape[1]
     real = np.stack([r[:, i : i + horizon].sum(-1) for i in range(t - horizon + 1)], axis=1)
-    return (np.asarray(traj.imagined)[:, : t - horizon + 1] - real).mean(axis=1)
+    return (np.asarray(imagined)[:, : t - horizon + 1] - real).mean(axis=1)
 
 
 def _timed(fn, *args):
@@ -416,7 +488,7 @@ def row_b(s: Settings, key: jax.Array) -> dict:
         out[name] = {
             **{k: summary_stats(v) for k, v in cal.items()},
             "return": summary_stats(np.asarray(traj.reward).sum(axis=1)),
-            "optimism": summary_stats(optimism(traj, s.horizon)),
+            "optimism": summary_stats(optimism(traj.reward, traj.imagined, s.horizon)),
             "train_s": train_s,
             "episodes_s": run_s,
         }
@@ -454,7 +526,7 @@ def row_c(s: Settings, key: jax.Array) -> dict:
     eval_env = HangingPendulum(0.3)
     k_held, k_train, k_ep = jax.random.split(key, 3)
     # Held out: states uniform over the phase space, so the region near the goal is checked too.
-    held = Data(*uniform_transitions(env_params, k_held, s.heldout_episodes * s.data_steps))
+    held = uniform_transitions(env_params, k_held, s.heldout_episodes * s.data_steps)
     near_goal = held.obs[:, 0] > jnp.cos(0.5)  # within 0.5 rad of upright
     mc = model_config(s, learn_reward=True)
     tc = train_config(s)
@@ -505,7 +577,7 @@ def row_c(s: Settings, key: jax.Array) -> dict:
         out[name] = {
             "return": summary_stats(np.asarray(traj.reward).sum(axis=1)),
             "share_steps_near_goal": summary_stats((obs[..., 0] > np.cos(0.5)).mean(axis=1)),
-            "optimism": summary_stats(optimism(traj, s.horizon)),
+            "optimism": summary_stats(optimism(traj.reward, traj.imagined, s.horizon)),
             "episodes_s": run_s,
         }
     for name, states in (("slice_reward", slice_model), ("joint_reward", joint)):
@@ -543,14 +615,19 @@ def row_c(s: Settings, key: jax.Array) -> dict:
 
 
 def pets_config(s: Settings) -> jaxmbrl.PETSConfig:
+    """PETS' defaults (MPPI, 3 iterations; 5 members, 3 elites; expectation propagation)
+    at row d's sizes."""
     return jaxmbrl.PETSConfig(
         env_name=ENV_NAME,
         num_episodes=s.pets_episodes,
         num_random_episodes=1,
         episode_length=s.pets_episode_length,
-        horizon=s.pets_horizon,
-        num_samples=s.pets_samples,
-        hidden_sizes=s.pets_hidden,
+        planner=PlannerSpec(
+            "auto",
+            horizon=s.pets_horizon,
+            options={"num_samples": s.pets_samples, "num_iterations": 3},
+        ),
+        model=ModelSpec(num_members=5, num_elites=3, hidden_sizes=s.pets_hidden),
         train=training.TrainConfig(max_epochs=s.pets_max_epochs, patience=30, learning_rate=1e-3),
     )
 
@@ -558,25 +635,23 @@ def pets_config(s: Settings) -> jaxmbrl.PETSConfig:
 def row_d(s: Settings, key: jax.Array) -> dict:
     config = pets_config(s)
     agent = pets_lib.make_pets(config)
+    model_config = pets_lib.pets_setup(config).model_config
     init = jax.jit(jax.vmap(agent.init))
     random_episode = jax.jit(jax.vmap(agent.random_episode))
     train_model = jax.jit(jax.vmap(agent.train_model))
     planned_episode = jax.jit(jax.vmap(agent.planned_episode))
-    t_len = agent.episode_length
 
     @jax.jit
     @jax.vmap
-    def visited_error(state, first_row):
-        """The model's one-step error on the episode just added: held-out MSE / variance of
-        ``obs' - obs`` in real units (comparable across models, whose normalisers differ)."""
-        rows = first_row + jnp.arange(t_len)
-        d = jax.tree.map(lambda x: x[rows], state.buffer.data)
-        data = Data(d["obs"], d["action"], d["next_obs"], d["reward"])
-        return jnp.mean(heldout_relative_mse(agent.model_config, state.model, data))
+    def visited_error(model, record: mpc.EpisodeRecord):
+        """The model's one-step error on the episode it just planned: held-out MSE / variance
+        of ``obs' - obs`` in real units (comparable across models, whose normalisers differ)."""
+        data = Data(record.observations, record.actions, record.next_observations, record.rewards)
+        return jnp.mean(heldout_relative_mse(model_config, model, data))
 
     keys = jax.random.split(key, s.num_seeds)
     state0 = init(keys, jnp.arange(s.num_seeds, dtype=jnp.int32))
-    state0, random_stats = random_episode(state0)
+    state0, random_record = random_episode(state0)
     t0 = time.perf_counter()
     trained, _ = jax.block_until_ready(train_model(state0))
     first_train_s = time.perf_counter() - t0
@@ -595,13 +670,11 @@ def row_d(s: Settings, key: jax.Array) -> dict:
                 episode_keys.append(state.key)
             else:  # the mistake: the model trained once on random data, PETS' keys
                 state = trained.replace(key=episode_keys[episode])
-            first_row = state.buffer.size  # the episode is written from here (no wrap)
-            after, stats = planned_episode(state)
-            errors.append(np.asarray(visited_error(after, first_row)))
-            returns.append(np.asarray(stats.episode_return))
-            imagined.append(np.asarray(stats.imagined_returns[:, 0]))
-            traj = Trajectory(None, None, stats.rewards, stats.imagined_returns)
-            gaps.append(optimism(traj, config.horizon))
+            after, record = planned_episode(state)
+            errors.append(np.asarray(visited_error(state.model, record)))
+            returns.append(np.asarray(record.episode_return))
+            imagined.append(np.asarray(record.expected_returns[:, 0]))
+            gaps.append(optimism(record.rewards, record.expected_returns, config.planner.horizon))
             if arm == "pets":
                 state = after  # keeps the episode in its buffer
             buffer_rows.append(np.asarray(state.buffer.size))
@@ -630,8 +703,8 @@ def row_d(s: Settings, key: jax.Array) -> dict:
         )
 
     out = {
-        "config": pets_lib.json_safe(dataclasses.asdict(config)),
-        "random_episode_return": summary_stats(np.asarray(random_stats.episode_return)),
+        "config": experiments.config_record(config),
+        "random_episode_return": summary_stats(np.asarray(random_record.episode_return)),
         "first_train_s": first_train_s,
         "pairing": "both arms use the same start state and planning keys in every episode",
         **arms,
@@ -692,11 +765,11 @@ def main(argv=None) -> dict:
             "planning too far ahead with a weak model": "see horizon_gap.py",
             "uncertainty penalty": "see uncertainty_penalty.py",
         },
-        "versions": versions(),
+        "versions": reporting.machine_record(),
         "results": results,
         "wall_time_s": time.perf_counter() - t_start,
     }
-    (out / "common_mistakes.json").write_text(json.dumps(summary, indent=2))
+    reporting.write_json(out / "common_mistakes.json", summary)
     _plot(results, plot_data, out / "common_mistakes.png")
     _print_table(results)
     print(f"\nwrote {out / 'common_mistakes.json'} and {out / 'common_mistakes.png'}")

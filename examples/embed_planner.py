@@ -1,28 +1,30 @@
 """Embedding the planner in your own pipeline: 64 Pendulum-v1 environments, one ``jax.jit``.
 
-jaxmbrl's contract is that a planner is a set of pure functions that run under the *caller's*
-transformations. This example is written as user code: it holds ``B = 64`` gymnax
-Pendulum-v1 environments and runs its own ``lax.scan`` over time. Every step it calls CEM's
-``plan`` under ``jax.vmap`` over the environments -- 64 plan states, 64 keys, 64 objectives
-that close over traced per-environment values (the environment state, the observation) --
-acts with the 64 first actions, and carries the shifted plan states (``planner.shift``, the
-warm start) in its own scan carry. The whole episode is one compiled call.
+jaxmbrl's contract is that a planner -- and the library's one MPC step built on it -- is a
+set of pure functions that run under the *caller's* transformations. This example is written
+as user code: it holds ``B = 64`` Pendulum-v1 environments and runs its own ``lax.scan`` over
+time. Every time step it calls the library's MPC step, :func:`jaxmbrl.mpc.mpc_step` (plan,
+act with the first action, shift the plan: the warm start), under ``jax.vmap`` over the
+environments -- 64 episode carries (observation, environment state, plan state), 64 keys, 64
+objectives that close over traced per-environment values (the environment state, the
+observation) -- and keeps the 64 carries in its own scan carry. The whole episode is one
+compiled call.
 
 It does this twice:
 
-(a) with the true dynamics as the model (``jaxmbrl.oracle_objective`` on each environment's
-    gymnax state), and
-(b) with a learned ensemble: random Pendulum transitions collected with ``env.step_env``
-    under ``vmap``, ``jaxmbrl.models.training.train``, then ``make_particle_objective`` with
-    ``functools.partial(ensemble.predict_grouped, config, state)`` and the known Pendulum
-    reward from ``jaxmbrl.envs.reward_fns.known_functions``.
+(a) with the true dynamics as the model (:func:`jaxmbrl.mpc.oracle`: each environment's own
+    state rolled forward), and
+(b) with a learned ensemble: random Pendulum transitions collected with gymnax's
+    ``env.step_env`` under ``vmap``, ``jaxmbrl.models.training.train``, then
+    ``make_particle_objective`` with ``functools.partial(ensemble.predict_grouped, config,
+    state)`` and the known Pendulum reward (``Environment.reward_fn``).
 
 For each it prints and records the compile time, the wall time of the compiled scan, the
 environment steps and imagined transitions per second, the mean / min / max return over the
 environments, the number of times the jitted function was traced (a Python side-effect
 counter inside it; it is called twice, with different keys, and must be traced once), and a
 check that a plain Python loop over a few environments, with the same keys and the
-unbatched planner, picks the same first actions as the vmapped pipeline.
+unbatched MPC step, picks the same first actions as the vmapped pipeline.
 
   .venv/bin/python examples/embed_planner.py --quick --out runs/embed_planner
 
@@ -40,10 +42,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import importlib.metadata
-import json
 import pathlib
-import platform
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -53,8 +52,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmbrl
-from jaxmbrl.envs import make
-from jaxmbrl.envs.reward_fns import known_functions
+from jaxmbrl import mpc, reporting
+from jaxmbrl.envs import Environment, load, make
 from jaxmbrl.models import ensemble, training
 
 ENV_NAME = "Pendulum-v1"
@@ -173,61 +172,50 @@ def train_ensemble(settings: Settings, key: jax.Array, data: Transitions):
     return config, state, log
 
 
-# --- objectives: (model_params, env_state, obs) -> Objective ------------------------------------
-# Called once per environment inside the vmap, so env_state and obs are that environment's
-# traced values; model_params is shared (not batched).
+# --- objectives: model_params -> (env_state, obs) -> Objective --------------------------------
+# The library's MPC step asks for an ObjectiveFactory ``(env_state, obs) -> objective``; it is
+# called once per environment inside the vmap, so env_state and obs are that environment's
+# traced values. The model's parameters are an argument of the user's jitted function, so the
+# factory is built from them inside it.
 
-ObjectiveFactory = Callable[[object, object, jax.Array], jaxmbrl.types.Objective]
+Objectives = Callable[[object], mpc.ObjectiveFactory]
 
 
-def oracle_objectives(env) -> ObjectiveFactory:
-    """The true dynamics as the model: ``model_params`` are the gymnax ``EnvParams``."""
+def oracle_objectives(env: Environment) -> Objectives:
+    """The true dynamics as the model (``model_params`` unused: the environment's own)."""
 
-    def make_objective(env_params, env_state, obs):
-        del obs
-        return jaxmbrl.oracle_objective(env, env_params, env_state)
+    def objectives(model_params):
+        del model_params
+        return mpc.oracle(env)
 
-    return make_objective
+    return objectives
 
 
 def learned_objectives(
     model_config: ensemble.EnsembleConfig, rollout: jaxmbrl.RolloutConfig, reward_fn
-) -> ObjectiveFactory:
+) -> Objectives:
     """TS1 particles through the ensemble: ``model_params`` is the ``EnsembleState``."""
 
-    def make_objective(model_state, env_state, obs):
-        del env_state
+    def objectives(model_state):
         model = functools.partial(ensemble.predict_grouped, model_config, model_state)
-        return jaxmbrl.make_particle_objective(
-            rollout, model, obs, num_members=model_config.num_elites, reward_fn=reward_fn
-        )
 
-    return make_objective
+        def make_objective(env_state, obs):
+            del env_state  # a learned model sees only the observation
+            return jaxmbrl.make_particle_objective(
+                rollout, model, obs, num_members=model_config.num_elites, reward_fn=reward_fn
+            )
+
+        return make_objective
+
+    return objectives
 
 
 # --- the user's pipeline ------------------------------------------------------------------------
 
 
-def make_policy(planner: jaxmbrl.Planner, make_objective: ObjectiveFactory):
-    """One environment's planning step, unbatched (the pipeline vmaps it).
-
-    Returns:
-      ``policy(model_params, key, env_state, obs [O], plan_state) -> (action [A],
-      shifted plan_state, expected_return [])``.
-    """
-
-    def policy(model_params, key, env_state, obs, plan_state):
-        objective = make_objective(model_params, env_state, obs)
-        action, plan_state, info = planner.plan(plan_state, key, objective)
-        return action, planner.shift(plan_state), info.expected_return
-
-    return policy
-
-
-def step_keys(key_t: jax.Array, num_envs: int) -> tuple[jax.Array, jax.Array]:
-    """Time step ``t``'s key -> ``(plan_keys [B], env_keys [B])``, one per environment."""
-    plan_key, env_key = jax.random.split(key_t)
-    return jax.random.split(plan_key, num_envs), jax.random.split(env_key, num_envs)
+def start(planner: jaxmbrl.Planner, obs: jax.Array, env_state) -> mpc.EpisodeCarry:
+    """One environment's episode carry before its first step (unbatched; vmap it)."""
+    return mpc.EpisodeCarry(obs, env_state, planner.init(), jnp.array(True), jnp.float32(0.0))
 
 
 class Trajectory(NamedTuple):
@@ -239,67 +227,61 @@ class Trajectory(NamedTuple):
     expected_returns: jax.Array
 
 
-def make_pipeline(env, env_params, planner, make_objective, num_steps: int, trace_counter):
+def make_pipeline(env: Environment, planner, objectives: Objectives, num_steps: int, counter):
     """The user's compiled episode: ``run(model_params, key, env_states, obs) -> Trajectory``.
 
-    ``trace_counter`` is a dict; ``trace_counter["traces"]`` goes up by one each time JAX
-    traces ``run`` (a Python side effect: it runs while tracing, never in compiled calls).
+    Every time step is the library's MPC step (:func:`jaxmbrl.mpc.mpc_step`: plan, act with
+    the first action, shift the plan) under ``jax.vmap`` over the ``B`` environments, inside
+    the user's own ``lax.scan``; the time step's key is split into one key per environment.
+    ``counter`` is a dict; ``counter["traces"]`` goes up by one each time JAX traces ``run``
+    (a Python side effect: it runs while tracing, never in compiled calls).
     """
-    policy = make_policy(planner, make_objective)
-    batched_policy = jax.vmap(policy, in_axes=(None, 0, 0, 0, 0))
-    batched_step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
 
     @jax.jit
     def run(model_params, key, env_states, obs):
-        trace_counter["traces"] += 1
+        counter["traces"] += 1
         num_envs = obs.shape[0]
-        plan_states = jax.tree.map(
-            lambda x: jnp.broadcast_to(x, (num_envs, *x.shape)), planner.init()
-        )
+        mpc_step = functools.partial(mpc.mpc_step, env, planner, objectives(model_params))
+        batched_step = jax.vmap(mpc_step)  # carries [B], keys [B]
 
-        def step(carry, key_t):
-            env_states, obs, plan_states = carry
-            plan_keys, env_keys = step_keys(key_t, num_envs)
-            actions, plan_states, expected = batched_policy(
-                model_params, plan_keys, env_states, obs, plan_states
-            )
-            obs, env_states, rewards, _, _ = batched_step(env_keys, env_states, actions, env_params)
-            out = Trajectory(actions, rewards.reshape((num_envs,)), expected)
-            return (env_states, obs, plan_states), out
+        def step(carries, key_t):
+            carries, out = batched_step(carries, jax.random.split(key_t, num_envs))
+            return carries, Trajectory(out.action, out.reward, out.info.expected_return)
 
-        keys = jax.random.split(key, num_steps)
-        _, trajectory = jax.lax.scan(step, (env_states, obs, plan_states), keys)
+        carries = jax.vmap(functools.partial(start, planner))(obs, env_states)
+        _, trajectory = jax.lax.scan(step, carries, jax.random.split(key, num_steps))
         return trajectory
 
-    return run, policy
+    return run
 
 
 def loop_actions(
-    env, env_params, policy, planner, model_params, key, env_states, obs, *, num_steps, envs, steps
+    env, planner, objectives, model_params, key, env_states, obs, *, num_steps, envs, steps
 ) -> np.ndarray:
-    """The reference: a plain Python loop over ``envs`` and ``steps``, unbatched policy.
+    """The reference: a plain Python loop over ``envs`` and ``steps``, one environment at a
+    time through the unbatched MPC step.
 
     Uses the pipeline's keys (the same ``split`` of ``key`` into ``num_steps`` step keys and
     of each step key into one key per environment). Returns ``[steps, len(envs), A]``.
     """
-    policy = jax.jit(policy)
-    env_step = jax.jit(env.step_env)
+    mpc_step = jax.jit(
+        lambda params, carry, k: mpc.mpc_step(env, planner, objectives(params), carry, k)
+    )
     time_keys = jax.random.split(key, num_steps)
     num_envs = obs.shape[0]
     out = []
     for i in envs:
-        state = jax.tree.map(lambda x, i=i: x[i], env_states)
-        o, plan_state, actions = obs[i], planner.init(), []
+        carry = start(planner, obs[i], jax.tree.map(lambda x, i=i: x[i], env_states))
+        actions = []
         for t in range(steps):
-            plan_keys, env_keys = step_keys(time_keys[t], num_envs)
-            action, plan_state, _ = policy(model_params, plan_keys[i], state, o, plan_state)
-            o, state, *_ = env_step(env_keys[i], state, action, env_params)
-            actions.append(np.asarray(action))
+            key_i = jax.random.split(time_keys[t], num_envs)[i]  # environment i's, step t
+            carry, step_out = mpc_step(model_params, carry, key_i)
+            actions.append(np.asarray(step_out.action))
         out.append(np.stack(actions))
     return np.stack(out, axis=1)
 
 
-def measure(name, run, policy, planner, env, env_params, model_params, key, reset, s, counter):
+def measure(name, run, objectives, planner, env, model_params, key, reset, s, counter):
     """Compile ``run``, call it twice, count traces and run the loop check; a result dict.
 
     Compile time is measured ahead of time (``lower`` then ``compile``); the two calls that
@@ -323,7 +305,7 @@ def measure(name, run, policy, planner, env, env_params, model_params, key, rese
     envs = sorted({0, s.num_envs // 2, s.num_envs - 1})[: s.check_envs]
     t5 = time.perf_counter()
     ref = loop_actions(
-        env, env_params, policy, planner, model_params, key, env_states, obs,
+        env, planner, objectives, model_params, key, env_states, obs,
         num_steps=s.num_steps, envs=envs, steps=s.check_steps,
     )  # fmt: skip
     loop_s = time.perf_counter() - t5
@@ -368,19 +350,6 @@ def measure(name, run, policy, planner, env, env_params, model_params, key, rese
     }
 
 
-def _versions() -> dict:
-    out = {"python": platform.python_version(), "machine": platform.machine()}
-    for pkg in ("jax", "jaxlib", "flax", "optax", "gymnax", "numpy"):
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = None
-    out["jaxmbrl"] = jaxmbrl.__version__
-    out["device"] = str(jax.devices()[0])
-    out["cpu_count"] = __import__("os").cpu_count()
-    return out
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/embed_planner", help="output folder")
@@ -394,17 +363,16 @@ def main(argv=None) -> dict:
     s = QUICK if args.quick else FULL
     t_start = time.perf_counter()
 
-    env, env_params = make(ENV_NAME)
+    spec, env = load(ENV_NAME)  # the environment's functions: reset, step, oracle, reward
+    gym_env, env_params = make(ENV_NAME)  # gymnax's own, for the random training data
     key = jax.random.key(args.seed)
     reset_key, data_key, train_key, plan_key = jax.random.split(key, 4)
-    reset = jax.vmap(env.reset_env, in_axes=(0, None))(
-        jax.random.split(reset_key, s.num_envs), env_params
-    )
+    reset = jax.vmap(env.reset)(jax.random.split(reset_key, s.num_envs))  # (obs, states) [B]
     cem = jaxmbrl.cem(
         jaxmbrl.CEMConfig(
             horizon=s.horizon,
-            action_low=(-env_params.max_torque,),
-            action_high=(env_params.max_torque,),
+            action_low=spec.action.low,
+            action_high=spec.action.high,
             num_samples=s.num_samples,
             num_elites=s.num_elites,
             num_iterations=s.num_iterations,
@@ -414,27 +382,27 @@ def main(argv=None) -> dict:
 
     # (a) The true dynamics as the model.
     counter = {"traces": 0}
-    run, policy = make_pipeline(env, env_params, cem, oracle_objectives(env), s.num_steps, counter)
+    objectives = oracle_objectives(env)
+    run = make_pipeline(env, cem, objectives, s.num_steps, counter)
     results["oracle"] = measure(
-        "oracle", run, policy, cem, env, env_params, env_params, plan_key, reset, s, counter
+        "oracle", run, objectives, cem, env, None, plan_key, reset, s, counter
     )
 
     # (b) A learned ensemble.
     t0 = time.perf_counter()
     data = jax.block_until_ready(
-        collect_random_transitions(env, env_params, data_key, s.num_transitions)
+        collect_random_transitions(gym_env, env_params, data_key, s.num_transitions)
     )
     t1 = time.perf_counter()
     model_config, model_state, log = train_ensemble(s, train_key, data)
     jax.block_until_ready(model_state)
     t2 = time.perf_counter()
-    reward_fn, _ = known_functions(ENV_NAME, env_params)
     rollout = jaxmbrl.RolloutConfig(num_particles=s.num_particles, propagation="ts1")
     counter = {"traces": 0}
-    make_objective = learned_objectives(model_config, rollout, reward_fn)
-    run, policy = make_pipeline(env, env_params, cem, make_objective, s.num_steps, counter)
+    objectives = learned_objectives(model_config, rollout, env.reward_fn)
+    run = make_pipeline(env, cem, objectives, s.num_steps, counter)
     results["learned"] = measure(
-        "learned", run, policy, cem, env, env_params, model_state, plan_key, reset, s, counter
+        "learned", run, objectives, cem, env, model_state, plan_key, reset, s, counter
     )
     results["learned"]["model"] = {
         "num_transitions": s.num_transitions,
@@ -452,12 +420,12 @@ def main(argv=None) -> dict:
         "env": ENV_NAME,
         "planner": "cem",
         "propagation": rollout.propagation,
-        "versions": _versions(),
+        "versions": reporting.machine_record(),
         "results": results,
         "wall_time_s": time.perf_counter() - t_start,
     }
     _print_summary(s, results)
-    (out / "embed_planner.json").write_text(json.dumps(summary, indent=2))
+    reporting.write_json(out / "embed_planner.json", summary)
     _plot(results, out / "embed_planner.png")
     print(f"\nwrote {out / 'embed_planner.json'} and {out / 'embed_planner.png'}")
     return summary

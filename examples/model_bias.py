@@ -3,14 +3,16 @@
 
 The lesson's checkpoint question ("the learned model predicts x' = x + 0.05u instead of
 0.1u: what happens to planning?") and its "great simulated return, poor real return", as
-numbers. At every real step of an MPC episode (one ``lax.scan``) the planner (CEM) picks a
-plan ``a_t..a_{t+H-1}`` (``PlanInfo.solution``) from the real state ``s_t``, and we record
+numbers. At every real step of an MPC episode (the library's, :func:`jaxmbrl.mpc.episode`:
+one ``lax.scan``) the planner (CEM) picks a plan ``a_t..a_{t+H-1}`` from the real state
+``s_t``; the episode's record keeps every chosen plan (``EpisodeRecord.solutions``), and
+afterwards we score each one again from its ``s_t`` and record
 
 * ``imagined``: the model's ``H``-step return of that plan from ``s_t`` (the plan re-scored
   by the objective the planner maximised; the planner's own ``PlanInfo.expected_return`` --
   for CEM the mean return of the last iteration's elites -- is recorded as ``expected``),
 * ``open_loop``: the real ``H``-step return of the *same* plan executed blind from ``s_t``
-  in the true environment (``oracle_objective``): what the promise is worth without
+  in the true environment (``Environment.oracle_objective``): what the promise is worth without
   replanning, and
 * ``closed_loop``: the real rewards ``r_t + ... + r_{t+H-1}`` that MPC actually collected
   from ``s_t`` while replanning every step (defined for ``t <= T - H``).
@@ -50,25 +52,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import pathlib
 import time
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmbrl import models
-from jaxmbrl.envs import make, random_episodes
-from jaxmbrl.envs.reward_fns import known_functions
-from jaxmbrl.planners.registry import make_planner
-from jaxmbrl.rollouts import RolloutConfig, make_particle_objective, oracle_objective
-from jaxmbrl.types import Array, Objective, PRNGKey, PyTree
-
-ObjectiveFn = Callable[[PyTree, PyTree, Array], Objective]
-"""``(model, env_state, obs [O]) -> objective``: what the planner maximises at one step."""
+from jaxmbrl import models, mpc, reporting
+from jaxmbrl.envs import Environment, gymnax_adapter, load, make, random_episodes
+from jaxmbrl.planners.registry import PlannerSpec, build
+from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
+from jaxmbrl.types import Array, PRNGKey, PyTree
 
 
 class PlanTrace(NamedTuple):
@@ -90,12 +86,39 @@ class PlanTrace(NamedTuple):
     imagined_first: Array | None
 
 
+def replay_states(env: Environment, reset_key: PRNGKey, step_keys: PRNGKey, actions: Array):
+    """The real state before every action of an episode (``[T]`` stacked): ``env.reset``,
+    then ``env.step`` with the recorded ``actions`` -- an open-loop replay.
+
+    The point mass and Pendulum are deterministic (they ignore the step key), so the replay
+    reproduces the states the episode planned from exactly.
+    """
+    _, state = env.reset(reset_key)
+
+    def step(state, inputs):
+        key, action = inputs
+        _, next_state, _, _ = env.step(key, state, action)
+        return next_state, state
+
+    return jax.lax.scan(step, state, (step_keys, actions))[1]
+
+
+def rescore(
+    make_objective: mpc.ObjectiveFactory, states: PyTree, observations: Array, plans, keys
+) -> Array:
+    """``[T]``: the score that ``make_objective(s_t, o_t)`` gives ``plans[t]`` (``[T, H, A]``),
+    for the real states ``s_t`` and observations ``o_t`` of an episode."""
+
+    def score(state, obs, plan, key):
+        return make_objective(state, obs)(key, plan[None])[0]
+
+    return jax.vmap(score)(states, observations, plans, keys)
+
+
 def mpc_trace(
-    env: Any,
-    env_params: PyTree,
+    env: Environment,
     planner,
-    objective_fn: ObjectiveFn,
-    model: PyTree,
+    make_objective: mpc.ObjectiveFactory,
     key: PRNGKey,
     *,
     num_steps: int,
@@ -103,37 +126,28 @@ def mpc_trace(
 ) -> PlanTrace:
     """Run one MPC episode in the real environment and record imagined and real returns.
 
-    Every step: plan from the real state with ``objective_fn(model, env_state, obs)``;
-    re-score the chosen plan with that objective (``imagined``; with ``one_step`` also its
-    first step alone, ``imagined_first``) and with the true dynamics from the same state
-    (``open_loop``); act with its first action (``step_env``, no auto-reset) and shift the
-    plan (warm start). One ``lax.scan``; jit and vmap it at the call site.
+    The episode is the library's (:func:`jaxmbrl.mpc.episode`: plan from the real state with
+    ``make_objective(env_state, obs)``, act with the first action, shift the plan). Then the
+    plan chosen at every step (``EpisodeRecord.solutions``) is scored again from the real
+    state it was planned from: by the objective the planner maximised (``imagined``; with
+    ``one_step`` also its first step alone, ``imagined_first``) and by the true dynamics
+    (``open_loop``). Pure; jit and vmap it at the call site.
     """
     reset_key, loop_key = jax.random.split(key)
-    obs, env_state = env.reset_env(reset_key, env_params)
-
-    def step(carry, step_key):
-        obs, env_state, plan_state = carry
-        k_plan, k_score, k_real, k_env = jax.random.split(step_key, 4)
-        objective = objective_fn(model, env_state, obs)
-        action, plan_state, info = planner.plan(plan_state, k_plan, objective)
-        plan = info.solution[None]  # [1, H, A]
-        imagined = objective(k_score, plan)[0]
-        imagined_first = objective(k_score, plan[:, :1])[0] if one_step else None
-        open_loop = oracle_objective(env, env_params, env_state)(k_real, plan)[0]
-        next_obs, env_state, reward, _, _ = env.step_env(k_env, env_state, action, env_params)
-        out = PlanTrace(
-            reward=jnp.asarray(reward, jnp.float32).reshape(()),
-            expected=jnp.asarray(info.expected_return, jnp.float32),
-            imagined=imagined,
-            open_loop=open_loop,
-            imagined_first=imagined_first,
-        )
-        return (next_obs, env_state, planner.shift(plan_state)), out
-
-    init = (obs, env_state, planner.init())
-    _, trace = jax.lax.scan(step, init, jax.random.split(loop_key, num_steps))
-    return trace
+    step_keys = jax.random.split(loop_key, num_steps)
+    record = mpc.episode(env, planner, make_objective, reset_key, step_keys)
+    states = replay_states(env, reset_key, step_keys, record.actions)
+    real = (states, record.observations)
+    plans = record.solutions  # [T, H, A]
+    score_keys = jax.random.split(jax.random.fold_in(key, 1), num_steps)
+    first = rescore(make_objective, *real, plans[:, :1], score_keys) if one_step else None
+    return PlanTrace(
+        reward=record.rewards,
+        expected=record.expected_returns,
+        imagined=rescore(make_objective, *real, plans, score_keys),
+        open_loop=rescore(mpc.oracle(env), *real, plans, score_keys),
+        imagined_first=first,
+    )
 
 
 def window_returns(rewards: np.ndarray, horizon: int) -> np.ndarray:
@@ -179,25 +193,19 @@ def summarize(trace: PlanTrace, horizon: int) -> dict:
 
 def point_mass_part(args, key: PRNGKey) -> dict:
     """Plan with point-mass models of several gains (the real gain is 0.1)."""
-    env, base = make("PointMass-v0")
+    gym_env, base = make("PointMass-v0")
     gains, goals = jnp.asarray(args.gains), jnp.asarray(args.goals)
-    planner, _ = make_planner(
-        "cem",
-        env.action_space(base),
-        horizon=args.pm_horizon,
-        num_samples=100,
-        num_elites=10,
-        num_iterations=5,
-    )
-    # The model is the environment with another gain: oracle_objective on its EnvParams.
-    objective_fn = lambda model, state, obs: oracle_objective(env, model, state)
+    options = {"num_samples": 100, "num_elites": 10, "num_iterations": 5}
+    action_space = gymnax_adapter.spec("PointMass-v0", gym_env, base).action
+    planner, _ = build(PlannerSpec("cem", horizon=args.pm_horizon, options=options), action_space)
 
     def one(gain, goal, k):
         params = base.replace(goal=goal, max_steps_in_episode=args.pm_steps)
-        model = params.replace(gain=gain)
-        return mpc_trace(
-            env, params, planner, objective_fn, model, k, num_steps=args.pm_steps, one_step=True
-        )
+        env = gymnax_adapter.functions(gym_env, params)
+        # The model is the point mass with another gain; planning with it is planning with
+        # its true dynamics (its oracle objective).
+        model = gymnax_adapter.functions(gym_env, params.replace(gain=gain))
+        return mpc_trace(env, planner, mpc.oracle(model), k, num_steps=args.pm_steps, one_step=True)
 
     run = jax.jit(
         jax.vmap(jax.vmap(jax.vmap(one, (None, None, 0)), (None, 0, None)), (0, None, None))
@@ -275,8 +283,8 @@ def pendulum_datasets(args, key: PRNGKey) -> dict[str, tuple[Array, Array, Array
 
 def pendulum_part(args, key: PRNGKey, timings: dict) -> dict:
     """Train the three ensembles (one vmapped call) and plan MPC episodes with each."""
-    env, params = make("Pendulum-v1")
-    reward_fn, _ = known_functions("Pendulum-v1", params)
+    spec, env = load("Pendulum-v1")
+    gym_env, params = make("Pendulum-v1")
     k_data, k_train, k_eval = jax.random.split(key, 3)
 
     t = time.perf_counter()
@@ -298,39 +306,43 @@ def pendulum_part(args, key: PRNGKey, timings: dict) -> dict:
     timings["pendulum_train_s"] = time.perf_counter() - t
 
     # Held-out one-step error of each model on fresh random transitions (normalised MSE).
-    d = jax.jit(lambda k: random_episodes(env, params, k, 5, 200))(jax.random.fold_in(k_eval, 1))
+    d = jax.jit(lambda k: random_episodes(gym_env, params, k, 5, 200))(
+        jax.random.fold_in(k_eval, 1)
+    )
     held = tuple(x.reshape(-1, x.shape[-1]) for x in (d.obs, d.action, d.next_obs))
     held_err = jax.vmap(lambda s: models.evaluate(model_cfg, s, *held))(ensembles)  # [3, E]
 
-    planner, _ = make_planner(
-        "cem",
-        env.action_space(params),
-        horizon=args.horizon,
-        num_samples=args.num_samples,
-        num_elites=max(1, args.num_samples // 10),
-        num_iterations=args.num_iterations,
-    )
+    options = {
+        "num_samples": args.num_samples,
+        "num_elites": max(1, args.num_samples // 10),
+        "num_iterations": args.num_iterations,
+    }
+    planner, _ = build(PlannerSpec("cem", horizon=args.horizon, options=options), spec.action)
     rollout = RolloutConfig(num_particles=1, propagation="expectation")
 
-    def model_objective(model, state, obs):
-        del state
+    def model_objective(model) -> mpc.ObjectiveFactory:
+        """Particle rollouts through the ensemble ``model`` from the observation."""
         grouped = functools.partial(models.predict_grouped, model_cfg, model)
-        return make_particle_objective(
-            rollout, grouped, obs, num_members=model_cfg.num_elites, reward_fn=reward_fn
-        )
 
-    oracle_fn = lambda model, state, obs: oracle_objective(env, params, state)
+        def make_objective(env_state, obs):
+            del env_state  # a learned model sees only the observation
+            return make_particle_objective(
+                rollout, grouped, obs, num_members=model_cfg.num_elites, reward_fn=env.reward_fn
+            )
+
+        return make_objective
+
     keys = jax.random.split(k_eval, args.episodes)
-    episode = functools.partial(mpc_trace, env, params, planner, num_steps=args.steps)
+    episode = functools.partial(mpc_trace, env, planner, num_steps=args.steps)
 
     t = time.perf_counter()
     run_models = jax.jit(
-        jax.vmap(jax.vmap(lambda m, k: episode(model_objective, m, k), (None, 0)), (0, None))
+        jax.vmap(jax.vmap(lambda m, k: episode(model_objective(m), k), (None, 0)), (0, None))
     )
     traces = jax.block_until_ready(run_models(ensembles, keys))  # [3, S, T]
     timings["pendulum_mpc_models_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    run_oracle = jax.jit(jax.vmap(lambda k: episode(oracle_fn, None, k)))
+    run_oracle = jax.jit(jax.vmap(lambda k: episode(mpc.oracle(env), k)))
     oracle = jax.block_until_ready(run_oracle(keys))  # [S, T]
     timings["pendulum_mpc_oracle_s"] = time.perf_counter() - t
 
@@ -414,7 +426,7 @@ def main(argv=None) -> dict:
         "pendulum": part_b,
         "timings": timings,
     }
-    (out_dir / "model_bias.json").write_text(json.dumps(result, indent=2))
+    reporting.write_json(out_dir / "model_bias.json", result)
     _plot(result, out_dir / "model_bias.png")
     _print(result)
     print(f"wrote {out_dir}/model_bias.{{json,png}} in {timings['total_s']:.1f}s")

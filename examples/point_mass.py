@@ -7,7 +7,9 @@ True dynamics ``x' = x + 0.1 u`` with ``u`` in ``[-1, 1]``; reward ``-|x' - goal
    residual MLP.
 3. Plan with each learned model -- the lesson's planner (try ``u`` in ``{-1, 0, 1}``, keep the
    one the model says lands closest to the goal) and random shooting -- and run it in the real
-   environment with no further learning: the goal is reached.
+   environment with no further learning: the goal is reached. Every real step is the
+   library's MPC step (``jaxmbrl.mpc.run_episode``); the lesson's planner is written as a
+   :class:`jaxmbrl.Planner` for it.
 4. The checkpoint question: plan with a model that believes ``x' = x + 0.05 u``. Print the
    imagined return (the reward the model predicted for every action taken) against the real
    return, and the steps needed, so model bias is visible in numbers.
@@ -18,7 +20,6 @@ Run: ``python examples/point_mass.py [--out DIR] [--quick]``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 import time
@@ -153,15 +154,21 @@ class EpisodeResult(NamedTuple):
     imagined_rewards: jax.Array
 
 
-def lesson_policy(dynamics, model_params, obs, key):
-    """The lesson's planner: try u in {-1, 0, 1}, keep the best one-step predicted reward."""
-    del key
-    objective = jaxmbrl.make_objective(dynamics, model_params, obs)
-    returns = objective(jax.random.key(0), LESSON_ACTIONS[:, None, None])
-    return LESSON_ACTIONS[jnp.argmax(returns)][None]
+def lesson_planner() -> jaxmbrl.Planner:
+    """The lesson's planner as a :class:`jaxmbrl.Planner`: try u in {-1, 0, 1} one step
+    ahead and keep the one with the best predicted reward (no plan to carry: no state)."""
+
+    def plan(plan_state, key, objective):
+        returns = objective(key, LESSON_ACTIONS[:, None, None])  # [3] one-step returns
+        best = jnp.argmax(returns)
+        action = LESSON_ACTIONS[best][None]
+        info = jaxmbrl.PlanInfo(solution=action[None], expected_return=returns[best])
+        return action, plan_state, info
+
+    return jaxmbrl.Planner(init=tuple, plan=plan, shift=lambda plan_state: plan_state)
 
 
-def run_episode(
+def planned_episode(
     key: jax.Array,
     dynamics,
     model_params,
@@ -172,7 +179,8 @@ def run_episode(
     horizon: int = 2,
     num_samples: int = 1000,
 ) -> EpisodeResult:
-    """Plan with the model every step and act in the real point mass (one ``lax.scan``).
+    """Plan with the model every step and act in the real point mass (one ``lax.scan``:
+    :func:`jaxmbrl.mpc.run_episode`).
 
     Args:
       key: PRNG key.
@@ -183,32 +191,34 @@ def run_episode(
       num_steps: ``T`` real steps.
       horizon, num_samples: random shooting's ``H`` and ``N``.
     """
-    env, env_params = jaxmbrl.envs.make("PointMass-v0")
+    gym_env, env_params = jaxmbrl.envs.make("PointMass-v0")
     env_params = env_params.replace(goal=goal, max_steps_in_episode=num_steps)
-    rs = jaxmbrl.random_shooting(
-        jaxmbrl.RandomShootingConfig(
-            horizon=horizon, action_low=(-1.0,), action_high=(1.0,), num_samples=num_samples
+    env = jaxmbrl.envs.gymnax_adapter.functions(gym_env, env_params)
+    if planner == "lesson":
+        mpc_planner = lesson_planner()
+    else:
+        mpc_planner = jaxmbrl.random_shooting(
+            jaxmbrl.RandomShootingConfig(
+                horizon=horizon, action_low=(-1.0,), action_high=(1.0,), num_samples=num_samples
+            )
         )
+
+    # What the planner maximises at every step: the learned model's return from the
+    # observation (the model never sees the environment's state).
+    def make_objective(env_state, obs):
+        del env_state
+        return jaxmbrl.make_objective(dynamics, model_params, obs)
+
+    record = jaxmbrl.mpc.run_episode(
+        env, mpc_planner, key, num_steps=num_steps, make_objective=make_objective
     )
-    reset_key, key = jax.random.split(key)
-    obs, state = env.reset_env(reset_key, env_params)
-
-    def step(carry, key):
-        obs, state, plan_state = carry
-        if planner == "lesson":
-            action = lesson_policy(dynamics, model_params, obs, key)
-        else:
-            objective = jaxmbrl.make_objective(dynamics, model_params, obs)
-            action, plan_state, _ = rs.plan(plan_state, key, objective)
-            plan_state = rs.shift(plan_state)
-        _, imagined_reward = dynamics(model_params, key, obs, action)
-        next_obs, state, reward, _, _ = env.step_env(key, state, action, env_params)
-        out = (next_obs[0], action[0], reward, imagined_reward)
-        return (next_obs, state, plan_state), out
-
-    keys = jax.random.split(key, num_steps)
-    _, (x, actions, real, imagined) = jax.lax.scan(step, (obs, state, rs.init()), keys)
-    return EpisodeResult(x, actions, real, imagined)
+    # The reward the model predicted for each action taken (its dynamics are deterministic).
+    imagined = jax.vmap(lambda obs, action: dynamics(model_params, key, obs, action)[1])(
+        record.observations, record.actions
+    )
+    return EpisodeResult(
+        record.next_observations[:, 0], record.actions[:, 0], record.rewards, imagined
+    )
 
 
 def steps_to_goal(result: EpisodeResult, goal: float, tol: float) -> int | None:
@@ -276,7 +286,7 @@ def main(argv=None) -> dict:
         params, predict = models[model_name]
         dynamics = model_dynamics(predict, goal)
         result = jax.jit(
-            lambda k, p, d=dynamics, g=goal, pl=planner, h=horizon: run_episode(
+            lambda k, p, d=dynamics, g=goal, pl=planner, h=horizon: planned_episode(
                 k, d, p, goal=g, planner=pl, num_steps=50, horizon=h
             )
         )(jax.random.fold_in(plan_key, i), params)
@@ -315,7 +325,7 @@ def main(argv=None) -> dict:
         "scenarios": rows,
         "wall_time_s": time.perf_counter() - t0,
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    jaxmbrl.reporting.write_json(out / "results.json", results)
     _plot(rows, out / "trajectories.png")
     print(f"\nwrote {out / 'results.json'} and {out / 'trajectories.png'}")
     return results

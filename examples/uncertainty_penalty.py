@@ -21,8 +21,8 @@ propagation has one deterministic particle, so it has no spread to penalise: it 
 ``lambda = 0`` (``risk="mean"``) only, and ``RolloutConfig`` refuses ``mean_std`` there
 rather than silently ignoring ``lambda``.
 
-Measured per configuration, for each seed (the seeds run as one ``vmap`` of a whole
-``lax.scan`` episode):
+Measured per configuration, for each seed (the seeds run as one ``vmap`` of the library's
+MPC episode, :func:`jaxmbrl.mpc.run_episode`, a whole ``lax.scan``):
 
 * the real return;
 * how far the agent strays outside its data: the ensemble disagreement along the real
@@ -65,13 +65,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import importlib.metadata
-import json
-import os
 import pathlib
-import platform
 import time
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -80,10 +75,10 @@ import numpy as np
 from gymnax.environments.classic_control.pendulum import EnvState, Pendulum
 
 import jaxmbrl
-from jaxmbrl.envs import flatten, make, random_episodes
-from jaxmbrl.envs.reward_fns import known_functions
+from jaxmbrl import mpc, reporting
+from jaxmbrl.envs import flatten, gymnax_adapter, make, random_episodes
 from jaxmbrl.models import ensemble, training
-from jaxmbrl.planners.registry import make_planner
+from jaxmbrl.planners.registry import PlannerSpec, build
 
 ENV_NAME = "Pendulum-v1"
 REGIMES = ("narrow", "sparse")
@@ -278,67 +273,43 @@ class Trajectory(NamedTuple):
     imagined: jax.Array
 
 
-def mpc_episodes(
-    s,
-    env,
-    env_params,
-    grouped: Callable,
-    num_members: int,
-    reward_fn,
-    rollout: jaxmbrl.RolloutConfig,
-    score_rollout: jaxmbrl.RolloutConfig,
-):
-    """``episodes(model_params [S], keys [S]) -> Trajectory [S, T]``: MPPI (``s.horizon``,
-    ``s.num_samples``, ``s.num_iterations``) plans every real step through the grouped model
-    ``grouped(model_params)`` with ``rollout``; the executed plan is scored again with
-    ``score_rollout`` (``imagined``). One ``lax.scan`` per episode, seeds under ``vmap``; not
-    jitted. Shared with ``common_mistakes.py``.
-    """
-    planner, _ = make_planner(
-        "mppi",
-        env.action_space(env_params),
-        horizon=s.horizon,
-        num_samples=s.num_samples,
-        num_iterations=s.num_iterations,
-    )
-
-    def episode(model_params, key) -> Trajectory:
-        reset_key, loop_key = jax.random.split(key)
-        obs, env_state = env.reset_env(reset_key, env_params)
-        model = grouped(model_params)
-
-        def objective(config, o):
-            return jaxmbrl.make_particle_objective(
-                config, model, o, num_members=num_members, reward_fn=reward_fn
-            )
-
-        def step(carry, key_t):
-            obs, env_state, plan_state = carry
-            plan_key, score_key, env_key = jax.random.split(key_t, 3)
-            action, plan_state, info = planner.plan(plan_state, plan_key, objective(rollout, obs))
-            imagined = objective(score_rollout, obs)(score_key, info.solution[None])[0]
-            next_obs, env_state, reward, _, _ = env.step_env(env_key, env_state, action, env_params)
-            out = Trajectory(obs, action, jnp.asarray(reward, jnp.float32).reshape(()), imagined)
-            return (next_obs, env_state, planner.shift(plan_state)), out
-
-        init = (obs, env_state, planner.init())
-        _, trajectory = jax.lax.scan(step, init, jax.random.split(loop_key, s.num_steps))
-        return trajectory
-
-    return jax.vmap(episode)
-
-
 def make_episodes(s: Settings, rollout: jaxmbrl.RolloutConfig, env, env_params):
-    """``episodes(model_states [S], keys [S]) -> Trajectory [S, T]`` for this example's
-    ensembles (every member an elite); the plan is re-scored risk-neutrally."""
+    """``episodes(model_states [S], keys [S]) -> Trajectory [S, T]`` (not jitted).
+
+    Each seed runs one MPC episode of the library (:func:`jaxmbrl.mpc.run_episode`, one
+    ``lax.scan``; the seeds under ``vmap``) in the gymnax environment ``env``: MPPI
+    (``s.horizon``, ``s.num_samples``, ``s.num_iterations``) plans every real step through the
+    seed's ensemble (every member an elite) with ``rollout``. Afterwards the plan executed at
+    every step (``EpisodeRecord.solutions``) is scored again risk-neutrally (``imagined``).
+    """
     mc = model_config(s)
-    reward_fn, _ = known_functions(ENV_NAME, env_params)
+    real_env = gymnax_adapter.functions(env, env_params, ENV_NAME)  # reset, step, reward_fn
+    action = gymnax_adapter.spec(ENV_NAME, env, env_params).action
+    options = {"num_samples": s.num_samples, "num_iterations": s.num_iterations}
+    planner, _ = build(PlannerSpec("mppi", horizon=s.horizon, options=options), action)
     neutral = dataclasses.replace(rollout, risk="mean", risk_lambda=0.0)
 
-    def grouped(state):
-        return functools.partial(ensemble.predict_grouped, mc, state)
+    def episode(model_state, key) -> Trajectory:
+        model = functools.partial(ensemble.predict_grouped, mc, model_state)
 
-    return mpc_episodes(s, env, env_params, grouped, mc.num_elites, reward_fn, rollout, neutral)
+        def objective(config, obs):
+            return jaxmbrl.make_particle_objective(
+                config, model, obs, num_members=mc.num_elites, reward_fn=real_env.reward_fn
+            )
+
+        record = mpc.run_episode(
+            real_env,
+            planner,
+            key,
+            num_steps=s.num_steps,
+            make_objective=lambda env_state, obs: objective(rollout, obs),
+        )
+        score_keys = jax.random.split(jax.random.fold_in(key, 1), s.num_steps)
+        rescore = lambda obs, plan, k: objective(neutral, obs)(k, plan[None])[0]
+        imagined = jax.vmap(rescore)(record.observations, record.solutions, score_keys)
+        return Trajectory(record.observations, record.actions, record.rewards, imagined)
+
+    return jax.vmap(episode)
 
 
 @functools.partial(jax.jit, static_argnames=("s", "horizon"))
@@ -388,19 +359,6 @@ def summary_stats(values) -> dict:
     """``{"mean", "min", "max"}`` of per-seed values, as floats."""
     v = np.asarray(values, dtype=float)
     return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
-
-
-def versions() -> dict:
-    """Versions and machine facts recorded with the results."""
-    out = {"python": platform.python_version(), "machine": platform.machine()}
-    for pkg in ("jax", "jaxlib", "flax", "optax", "gymnax", "numpy"):
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = None
-    out["device"] = str(jax.devices()[0])
-    out["cpu_count"] = os.cpu_count()
-    return out
 
 
 def run_regime(s: Settings, regime: str, key: jax.Array, compiled: dict) -> dict:
@@ -510,11 +468,11 @@ def main(argv=None) -> dict:
         },
         "see_also": "horizon_gap.py (planning too far ahead with a weak model); "
         "common_mistakes.py (the lesson's other common mistakes)",
-        "versions": versions(),
+        "versions": reporting.machine_record(),
         "results": results,
         "wall_time_s": time.perf_counter() - t_start,
     }
-    (out / "uncertainty_penalty.json").write_text(json.dumps(summary, indent=2))
+    reporting.write_json(out / "uncertainty_penalty.json", summary)
     _plot(s, results, plot_data, out / "uncertainty_penalty.png")
     _print_summary(s, results)
     print(f"\nwrote {out / 'uncertainty_penalty.json'} and {out / 'uncertainty_penalty.png'}")

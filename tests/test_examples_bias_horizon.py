@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from json_numbers import numbers as _numbers
 
-from jaxmbrl.envs import make
-from jaxmbrl.planners.registry import make_planner
-from jaxmbrl.rollouts import oracle_objective
+from jaxmbrl import mpc
+from jaxmbrl.envs import gymnax_adapter, make
+from jaxmbrl.planners.registry import PlannerSpec, build
+from jaxmbrl.types import ActionSpace
 
 
 def _check_outputs(tmp_path, name, result, min_numbers):
@@ -96,14 +97,12 @@ def test_pendulum_narrow_data_model_is_worse_than_adequate(bias):
 
 
 def test_mpc_trace_is_deterministic_and_jit_equals_eager():
-    env, params = make("PointMass-v0")
-    planner, _ = make_planner(
-        "cem", env.action_space(params), horizon=4, num_samples=16, num_elites=4
-    )
-    objective_fn = lambda model, state, obs: oracle_objective(env, model, state)
-    run = lambda k: model_bias.mpc_trace(
-        env, params, planner, objective_fn, params.replace(gain=0.05), k, num_steps=6
-    )
+    gym_env, params = make("PointMass-v0")
+    env = gymnax_adapter.functions(gym_env, params)
+    model = gymnax_adapter.functions(gym_env, params.replace(gain=0.05))
+    spec = PlannerSpec("cem", horizon=4, options={"num_samples": 16, "num_elites": 4})
+    planner, _ = build(spec, ActionSpace.box((-1.0,), (1.0,)))
+    run = lambda k: model_bias.mpc_trace(env, planner, mpc.oracle(model), k, num_steps=6)
     key = jax.random.key(3)
     a, b, c = run(key), run(key), jax.jit(run)(key)
     for x, y, z in zip(a, b, c, strict=True):
@@ -113,6 +112,19 @@ def test_mpc_trace_is_deterministic_and_jit_equals_eager():
         np.testing.assert_array_equal(x, y)
         np.testing.assert_allclose(x, z, rtol=1e-5, atol=1e-6)
     assert a.reward.shape == a.imagined.shape == a.open_loop.shape == (6,)
+
+
+def test_replayed_states_are_the_states_the_episode_planned_from():
+    gym_env, params = make("PointMass-v0")
+    env = gymnax_adapter.functions(gym_env, params.replace(goal=0.3))
+    spec = PlannerSpec("cem", horizon=4, options={"num_samples": 16, "num_elites": 4})
+    planner, _ = build(spec, ActionSpace.box((-1.0,), (1.0,)))
+    reset_key, loop_key = jax.random.split(jax.random.key(5))
+    step_keys = jax.random.split(loop_key, 8)
+    record = mpc.episode(env, planner, mpc.oracle(env), reset_key, step_keys)
+    states = model_bias.replay_states(env, reset_key, step_keys, record.actions)
+    np.testing.assert_array_equal(states.x, record.observations[:, 0])
+    assert np.ptp(np.asarray(states.x)) > 0.1  # the point mass moved
 
 
 @pytest.fixture(scope="module")

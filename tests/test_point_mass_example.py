@@ -34,7 +34,7 @@ def test_linear_model_recovers_gain_within_one_percent(linear):
 def _episode(params, predict, goal, planner, horizon=2, seed=0):
     dynamics = pm.model_dynamics(predict, goal)
     run = jax.jit(
-        lambda k, p: pm.run_episode(
+        lambda k, p: pm.planned_episode(
             k, dynamics, p, goal=goal, planner=planner, num_steps=50, horizon=horizon
         )
     )
