@@ -83,6 +83,7 @@ import jaxmbrl
 from jaxmbrl import experiments, mpc, reporting
 from jaxmbrl.agents import pets as pets_lib
 from jaxmbrl.envs import flatten, gymnax_adapter, make, random_episodes
+from jaxmbrl.envs.pendulum import HangingPendulum
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ModelSpec, ensemble, training
 from jaxmbrl.planners.registry import PlannerSpec, build
@@ -183,23 +184,6 @@ FULL = Settings(
 
 
 # --- environments -------------------------------------------------------------------------------
-
-
-class HangingPendulum(Pendulum):
-    """Pendulum-v1 whose episodes start near hanging down at rest (as in
-    ``uncertainty_penalty.py``): ``theta = pi + U(-w, w)``, ``theta_dot = U(-w, w)``."""
-
-    def __init__(self, start_width: float):
-        super().__init__()
-        self.start_width = start_width
-
-    def reset_env(self, key: jax.Array, params) -> tuple[jax.Array, EnvState]:
-        k_theta, k_speed = jax.random.split(key)
-        w = self.start_width
-        theta = jnp.pi + jax.random.uniform(k_theta, (), jnp.float32, -w, w)
-        speed = jax.random.uniform(k_speed, (), jnp.float32, -w, w)
-        state = EnvState(theta=theta, theta_dot=speed, last_u=jnp.float32(0.0), time=0)
-        return self.get_obs(state), state
 
 
 class NoisyPendulum(Pendulum):
@@ -339,8 +323,7 @@ def make_episodes(
             make_objective=lambda env_state, obs: objective(obs),
         )
         score_keys = jax.random.split(jax.random.fold_in(key, 1), s.num_steps)
-        rescore = lambda obs, plan, k: objective(obs)(k, plan[None])[0]
-        imagined = jax.vmap(rescore)(record.observations, record.solutions, score_keys)
+        imagined = mpc.rescore(lambda env_state, obs: objective(obs), record, score_keys)
         return Trajectory(record.observations, record.rewards, imagined)
 
     return jax.jit(jax.vmap(episode))

@@ -13,8 +13,8 @@ transitions (as in ``compounding_error.py``, same epochs, each keeps its best ep
 and the true dynamics (``oracle``) is the reference. For every horizon ``H`` each is used for
 MPC (CEM, warm-started) for ``S`` episodes from the same start states, and every real step
 records the same three ``H``-step returns from the real state ``s_t`` as
-``model_bias.py`` does (the episode is the library's, :func:`jaxmbrl.mpc.episode`; each
-chosen plan, ``EpisodeRecord.solutions``, is scored again afterwards):
+``model_bias.py`` does (:func:`jaxmbrl.diagnostics.plan_trace`: the library's episode, then
+each chosen plan, ``EpisodeRecord.solutions``, scored again afterwards):
 
 * ``imagined``: the model's return of the chosen plan (``PlanInfo.solution`` re-scored by
   the objective the planner maximised; ``PlanInfo.expected_return`` is kept as
@@ -41,98 +41,18 @@ import dataclasses
 import functools
 import pathlib
 import time
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmbrl import models, mpc, reporting
-from jaxmbrl.envs import Environment, load, make, random_episodes
+from jaxmbrl.diagnostics import plan_trace, summarize
+from jaxmbrl.envs import load, make, random_episodes
 from jaxmbrl.planners.registry import PlannerSpec, build
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
-from jaxmbrl.types import Array, PRNGKey
 
 MODELS = ("single", "ensemble", "oracle")
-
-
-# --- imagined and real returns of the chosen plans (as in model_bias.py) -----------------------
-
-
-class PlanTrace(NamedTuple):
-    """One MPC episode, per real step ``t`` (``[T]`` each; leading axes added by ``vmap``):
-    the real ``reward``, the planner's ``expected`` return, and the ``H``-step return of the
-    chosen plan from the real state ``s_t`` by the model (``imagined``) and by the true
-    dynamics (``open_loop``)."""
-
-    reward: Array
-    expected: Array
-    imagined: Array
-    open_loop: Array
-
-
-def mpc_trace(
-    env: Environment, planner, make_objective: mpc.ObjectiveFactory, key: PRNGKey, *, num_steps
-) -> PlanTrace:
-    """One MPC episode (:func:`jaxmbrl.mpc.episode`), then every chosen plan
-    (``EpisodeRecord.solutions``) scored again from the real state it was planned from, by
-    ``make_objective`` and by the true dynamics. Pure; jit and vmap it at the call site."""
-    reset_key, loop_key = jax.random.split(key)
-    step_keys = jax.random.split(loop_key, num_steps)
-    record = mpc.episode(env, planner, make_objective, reset_key, step_keys)
-
-    # The real states s_t: replay the actions taken (Pendulum is deterministic).
-    def replay(state, inputs):
-        step_key, action = inputs
-        _, next_state, _, _ = env.step(step_key, state, action)
-        return next_state, state
-
-    _, start = env.reset(reset_key)
-    states = jax.lax.scan(replay, start, (step_keys, record.actions))[1]
-    score_keys = jax.random.split(jax.random.fold_in(key, 1), num_steps)
-
-    def rescore(factory: mpc.ObjectiveFactory) -> Array:
-        score = lambda state, obs, plan, k: factory(state, obs)(k, plan[None])[0]
-        return jax.vmap(score)(states, record.observations, record.solutions, score_keys)
-
-    return PlanTrace(
-        reward=record.rewards,
-        expected=record.expected_returns,
-        imagined=rescore(make_objective),
-        open_loop=rescore(mpc.oracle(env)),
-    )
-
-
-def window_returns(rewards: np.ndarray, horizon: int) -> np.ndarray:
-    """``[..., T]`` rewards -> ``[..., T - H + 1]`` sums ``r_t + ... + r_{t+H-1}``."""
-    c = np.concatenate([np.zeros((*rewards.shape[:-1], 1)), np.cumsum(rewards, -1)], -1)
-    return c[..., horizon:] - c[..., :-horizon]
-
-
-def summarize(trace: PlanTrace, horizon: int) -> dict:
-    """Window means (``t = 0..T-H``) of one model's traces ``[S, T]`` (``S`` episodes): the
-    mean ``H``-step returns ``imagined``, ``expected``, ``open_loop``, ``closed_loop``, the gaps
-    ``gap_open = imagined - open_loop``, ``gap_closed = imagined - closed_loop`` and
-    ``replanning_gain = closed_loop - open_loop`` (each also ``/ H`` and its std across
-    episodes), and ``real_return`` (mean episode return) with its min and max."""
-    tr = jax.tree.map(lambda x: np.asarray(x, np.float64), trace)
-    n = tr.reward.shape[-1] - horizon + 1
-    per_ep = {
-        "imagined": tr.imagined[..., :n].mean(-1),
-        "expected": tr.expected[..., :n].mean(-1),
-        "open_loop": tr.open_loop[..., :n].mean(-1),
-        "closed_loop": window_returns(tr.reward, horizon).mean(-1),
-    }
-    per_ep["gap_open"] = per_ep["imagined"] - per_ep["open_loop"]
-    per_ep["gap_closed"] = per_ep["imagined"] - per_ep["closed_loop"]
-    per_ep["replanning_gain"] = per_ep["closed_loop"] - per_ep["open_loop"]
-    out = {k: float(v.mean()) for k, v in per_ep.items()}
-    for k in ("gap_open", "gap_closed", "replanning_gain"):
-        out[f"{k}_per_step"] = out[k] / horizon
-        out[f"{k}_std"] = float(per_ep[k].reshape(-1).std())
-    ret = tr.reward.sum(-1).reshape(-1)
-    out.update(real_return=float(ret.mean()), real_min=float(ret.min()), real_max=float(ret.max()))
-    return out
 
 
 # --- the experiment ----------------------------------------------------------------------------
@@ -251,7 +171,7 @@ def main(argv=None) -> dict:
 
             def episode(model, key, name=name, planner=planner):
                 make_objective = objectives[name](model)
-                return mpc_trace(env, planner, make_objective, key, num_steps=cfg.steps)
+                return plan_trace(env, planner, make_objective, key, num_steps=cfg.steps)
 
             run = jax.jit(jax.vmap(episode, in_axes=(None, 0)))
             t = time.perf_counter()

@@ -54,141 +54,17 @@ import dataclasses
 import functools
 import pathlib
 import time
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmbrl import models, mpc, reporting
-from jaxmbrl.envs import Environment, gymnax_adapter, load, make, random_episodes
+from jaxmbrl.diagnostics import plan_trace, summarize, window_returns
+from jaxmbrl.envs import gymnax_adapter, load, make, random_episodes
 from jaxmbrl.planners.registry import PlannerSpec, build
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
-from jaxmbrl.types import Array, PRNGKey, PyTree
-
-
-class PlanTrace(NamedTuple):
-    """One MPC episode, per real step ``t`` (``[T]`` each; leading axes added by ``vmap``).
-
-    Attributes:
-      reward: real reward of the action taken.
-      expected: the planner's own estimate, ``PlanInfo.expected_return``.
-      imagined: the model's ``H``-step return of the chosen plan from the real state.
-      open_loop: the true environment's ``H``-step return of the same plan, same state.
-      imagined_first: the model's predicted reward of the action taken (the plan's first
-        step), or ``None`` unless ``mpc_trace(..., one_step=True)``.
-    """
-
-    reward: Array
-    expected: Array
-    imagined: Array
-    open_loop: Array
-    imagined_first: Array | None
-
-
-def replay_states(env: Environment, reset_key: PRNGKey, step_keys: PRNGKey, actions: Array):
-    """The real state before every action of an episode (``[T]`` stacked): ``env.reset``,
-    then ``env.step`` with the recorded ``actions`` -- an open-loop replay.
-
-    The point mass and Pendulum are deterministic (they ignore the step key), so the replay
-    reproduces the states the episode planned from exactly.
-    """
-    _, state = env.reset(reset_key)
-
-    def step(state, inputs):
-        key, action = inputs
-        _, next_state, _, _ = env.step(key, state, action)
-        return next_state, state
-
-    return jax.lax.scan(step, state, (step_keys, actions))[1]
-
-
-def rescore(
-    make_objective: mpc.ObjectiveFactory, states: PyTree, observations: Array, plans, keys
-) -> Array:
-    """``[T]``: the score that ``make_objective(s_t, o_t)`` gives ``plans[t]`` (``[T, H, A]``),
-    for the real states ``s_t`` and observations ``o_t`` of an episode."""
-
-    def score(state, obs, plan, key):
-        return make_objective(state, obs)(key, plan[None])[0]
-
-    return jax.vmap(score)(states, observations, plans, keys)
-
-
-def mpc_trace(
-    env: Environment,
-    planner,
-    make_objective: mpc.ObjectiveFactory,
-    key: PRNGKey,
-    *,
-    num_steps: int,
-    one_step: bool = False,
-) -> PlanTrace:
-    """Run one MPC episode in the real environment and record imagined and real returns.
-
-    The episode is the library's (:func:`jaxmbrl.mpc.episode`: plan from the real state with
-    ``make_objective(env_state, obs)``, act with the first action, shift the plan). Then the
-    plan chosen at every step (``EpisodeRecord.solutions``) is scored again from the real
-    state it was planned from: by the objective the planner maximised (``imagined``; with
-    ``one_step`` also its first step alone, ``imagined_first``) and by the true dynamics
-    (``open_loop``). Pure; jit and vmap it at the call site.
-    """
-    reset_key, loop_key = jax.random.split(key)
-    step_keys = jax.random.split(loop_key, num_steps)
-    record = mpc.episode(env, planner, make_objective, reset_key, step_keys)
-    states = replay_states(env, reset_key, step_keys, record.actions)
-    real = (states, record.observations)
-    plans = record.solutions  # [T, H, A]
-    score_keys = jax.random.split(jax.random.fold_in(key, 1), num_steps)
-    first = rescore(make_objective, *real, plans[:, :1], score_keys) if one_step else None
-    return PlanTrace(
-        reward=record.rewards,
-        expected=record.expected_returns,
-        imagined=rescore(make_objective, *real, plans, score_keys),
-        open_loop=rescore(mpc.oracle(env), *real, plans, score_keys),
-        imagined_first=first,
-    )
-
-
-def window_returns(rewards: np.ndarray, horizon: int) -> np.ndarray:
-    """``[..., T]`` rewards -> ``[..., T - H + 1]`` sums ``r_t + ... + r_{t+H-1}``."""
-    c = np.concatenate([np.zeros((*rewards.shape[:-1], 1)), np.cumsum(rewards, -1)], -1)
-    return c[..., horizon:] - c[..., :-horizon]
-
-
-def summarize(trace: PlanTrace, horizon: int) -> dict:
-    """Window means (``t = 0..T-H``) of one model's traces ``[..., S, T]`` (``S`` episodes).
-
-    Returns a dict of floats: ``imagined``, ``expected``, ``open_loop``, ``closed_loop``
-    (mean ``H``-step returns), ``gap_open = imagined - open_loop``, ``gap_closed = imagined
-    - closed_loop``, ``replanning_gain = closed_loop - open_loop``, their per-step versions
-    (``/ H``), the standard deviation of the gaps across episodes, and ``real_return`` (the
-    mean episode return) with its min and max.
-    """
-    tr = jax.tree.map(lambda x: np.asarray(x, np.float64), trace)
-    n = tr.reward.shape[-1] - horizon + 1
-    closed = window_returns(tr.reward, horizon)  # [..., S, n]
-    per_ep = {
-        "imagined": tr.imagined[..., :n].mean(-1),
-        "expected": tr.expected[..., :n].mean(-1),
-        "open_loop": tr.open_loop[..., :n].mean(-1),
-        "closed_loop": closed.mean(-1),
-    }
-    per_ep["gap_open"] = per_ep["imagined"] - per_ep["open_loop"]
-    per_ep["gap_closed"] = per_ep["imagined"] - per_ep["closed_loop"]
-    per_ep["replanning_gain"] = per_ep["closed_loop"] - per_ep["open_loop"]
-    out = {k: float(v.mean()) for k, v in per_ep.items()}
-    for k in ("gap_open", "gap_closed", "replanning_gain"):
-        out[f"{k}_per_step"] = out[k] / horizon
-        out[f"{k}_std"] = float(per_ep[k].reshape(-1).std())
-    ret = tr.reward.sum(-1).reshape(-1)
-    out.update(real_return=float(ret.mean()), real_min=float(ret.min()), real_max=float(ret.max()))
-    if tr.imagined_first is not None:
-        out["imagined_one_step_return"] = float(tr.imagined_first.sum(-1).mean())
-    return out
-
-
-# --- Part A: the point mass --------------------------------------------------------------------
+from jaxmbrl.types import Array, PRNGKey
 
 
 def point_mass_part(args, key: PRNGKey) -> dict:
@@ -205,7 +81,9 @@ def point_mass_part(args, key: PRNGKey) -> dict:
         # The model is the point mass with another gain; planning with it is planning with
         # its true dynamics (its oracle objective).
         model = gymnax_adapter.functions(gym_env, params.replace(gain=gain))
-        return mpc_trace(env, planner, mpc.oracle(model), k, num_steps=args.pm_steps, one_step=True)
+        return plan_trace(
+            env, planner, mpc.oracle(model), k, num_steps=args.pm_steps, one_step=True
+        )
 
     run = jax.jit(
         jax.vmap(jax.vmap(jax.vmap(one, (None, None, 0)), (None, 0, None)), (0, None, None))
@@ -333,7 +211,7 @@ def pendulum_part(args, key: PRNGKey, timings: dict) -> dict:
         return make_objective
 
     keys = jax.random.split(k_eval, args.episodes)
-    episode = functools.partial(mpc_trace, env, planner, num_steps=args.steps)
+    episode = functools.partial(plan_trace, env, planner, num_steps=args.steps)
 
     t = time.perf_counter()
     run_models = jax.jit(

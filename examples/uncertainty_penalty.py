@@ -77,6 +77,7 @@ from gymnax.environments.classic_control.pendulum import EnvState, Pendulum
 import jaxmbrl
 from jaxmbrl import mpc, reporting
 from jaxmbrl.envs import flatten, gymnax_adapter, make, random_episodes
+from jaxmbrl.envs.pendulum import HangingPendulum
 from jaxmbrl.models import ensemble, training
 from jaxmbrl.planners.registry import PlannerSpec, build
 
@@ -160,26 +161,6 @@ FULL = Settings(
     num_particles=5,
     lambdas=(0.0, 1.0, 3.0),
 )
-
-
-class HangingPendulum(Pendulum):
-    """Pendulum-v1 whose episodes start near hanging down at rest.
-
-    ``theta = pi + U(-w, w)`` and ``theta_dot = U(-w, w)`` (gymnax's own reset draws the
-    angle from the whole circle). Dynamics, reward and observations are gymnax's.
-    """
-
-    def __init__(self, start_width: float):
-        super().__init__()
-        self.start_width = start_width
-
-    def reset_env(self, key: jax.Array, params) -> tuple[jax.Array, EnvState]:
-        k_theta, k_speed = jax.random.split(key)
-        w = self.start_width
-        theta = jnp.pi + jax.random.uniform(k_theta, (), jnp.float32, -w, w)
-        speed = jax.random.uniform(k_speed, (), jnp.float32, -w, w)
-        state = EnvState(theta=theta, theta_dot=speed, last_u=jnp.float32(0.0), time=0)
-        return self.get_obs(state), state
 
 
 class Data(NamedTuple):
@@ -305,8 +286,8 @@ def make_episodes(s: Settings, rollout: jaxmbrl.RolloutConfig, env, env_params):
             make_objective=lambda env_state, obs: objective(rollout, obs),
         )
         score_keys = jax.random.split(jax.random.fold_in(key, 1), s.num_steps)
-        rescore = lambda obs, plan, k: objective(neutral, obs)(k, plan[None])[0]
-        imagined = jax.vmap(rescore)(record.observations, record.solutions, score_keys)
+        neutral_objective = lambda env_state, obs: objective(neutral, obs)
+        imagined = mpc.rescore(neutral_objective, record, score_keys)
         return Trajectory(record.observations, record.actions, record.rewards, imagined)
 
     return jax.vmap(episode)

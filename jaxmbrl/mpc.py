@@ -64,6 +64,10 @@ class EpisodeRecord:
       solutions: ``[T, H, A]`` (``[T, H]`` discrete) the whole plan chosen at each step.
       episode_return: ``[] float32`` the sum of ``rewards``.
       length: ``[] int32`` the number of alive steps.
+      env_states: the environment state each action was planned from (every leaf gains a
+        leading ``[T]``), or ``None`` unless the episode was run with
+        ``record_env_states=True`` (e.g. to score the chosen plans again with the true
+        dynamics, :func:`rescore`).
     """
 
     observations: Array
@@ -75,6 +79,7 @@ class EpisodeRecord:
     solutions: Array
     episode_return: Array
     length: Array
+    env_states: PyTree = None
 
 
 class _Step(NamedTuple):
@@ -86,6 +91,7 @@ class _Step(NamedTuple):
     next_obs: Array  # [O]
     alive: Array  # [] bool
     info: PlanInfo
+    env_state: PyTree  # the state the action was planned from
 
 
 def mpc_step(
@@ -113,7 +119,7 @@ def mpc_step(
     action, plan_state, info = planner.plan(carry.plan_state, k_act, objective)
     next_obs, env_state, reward, done = env.step(k_env, carry.env_state, action)
     reward = jnp.where(carry.alive, reward, 0.0)
-    out = _Step(carry.obs, action, reward, next_obs, carry.alive, info)
+    out = _Step(carry.obs, action, reward, next_obs, carry.alive, info, carry.env_state)
     carry = EpisodeCarry(
         obs=next_obs,
         env_state=env_state,
@@ -132,6 +138,7 @@ def episode(
     step_keys: PRNGKey,
     *,
     progress: ProgressHook | None = None,
+    record_env_states: bool = False,
 ) -> EpisodeRecord:
     """One episode: reset, then ``T = len(step_keys)`` MPC steps in one ``lax.scan``.
 
@@ -142,6 +149,8 @@ def episode(
       reset_key: the key of the reset.
       step_keys: ``[T]`` one key per step.
       progress: optional ``(t, running_return)`` hook called inside every step.
+      record_env_states: also return the environment state of every step
+        (``EpisodeRecord.env_states``; static).
 
     Returns:
       An :class:`EpisodeRecord` with ``[T]`` leading axes.
@@ -154,7 +163,7 @@ def episode(
         carry, out = mpc_step(env, planner, make_objective, carry, key)
         if progress is not None:
             progress(t, carry.running_return)
-        return carry, out
+        return carry, out if record_env_states else out._replace(env_state=None)
 
     num_steps = step_keys.shape[0]
     _, steps = jax.lax.scan(step, init, (jnp.arange(num_steps), step_keys))
@@ -168,6 +177,32 @@ def episode(
         solutions=steps.info.solution,
         episode_return=jnp.sum(steps.reward),
         length=jnp.sum(steps.alive.astype(jnp.int32)),
+        env_states=steps.env_state,
+    )
+
+
+def rescore(make_objective: ObjectiveFactory, record: EpisodeRecord, keys: PRNGKey) -> Array:
+    """Score the plan chosen at every step again, from the state it was planned from.
+
+    Args:
+      make_objective: ``(env_state, obs) -> objective``: the model to judge the plans by
+        (the true dynamics, :func:`oracle`, for the return a plan would really get open loop;
+        the planner's own model for what it was promised).
+      record: an episode; run it with ``record_env_states=True`` when ``make_objective``
+        reads the environment state (the oracle does; a learned model reads only ``obs``
+        and gets ``None`` when the states were not recorded).
+      keys: ``[T]`` one key per step for the objective.
+
+    Returns:
+      ``[T] float32``: ``make_objective(s_t, o_t)(key_t, solutions[t][None])[0]``.
+    """
+
+    def score(state, obs, plan, key):
+        return make_objective(state, obs)(key, plan[None])[0]
+
+    states_axis = None if record.env_states is None else 0
+    return jax.vmap(score, in_axes=(states_axis, 0, 0, 0))(
+        record.env_states, record.observations, record.solutions, keys
     )
 
 
@@ -247,6 +282,7 @@ __all__ = [
     "mpc_step",
     "oracle",
     "random_planner",
+    "rescore",
     "run_episode",
     "run_seeds",
 ]

@@ -118,3 +118,20 @@ def test_random_episodes_are_consecutive_true_transitions(name):
         assert np.all(data.action >= space.low) and np.all(data.action <= space.high)
     flat = jaxmbrl.envs.flatten(data)
     assert flat.obs.shape == (21, data.obs.shape[-1]) and flat.terminated.shape == (21,)
+
+
+def test_hanging_pendulum_starts_near_hanging_down_and_steps_as_gymnax():
+    from jaxmbrl.envs.pendulum import HangingPendulum
+
+    env, base = HangingPendulum(0.3), make("Pendulum-v1")[0]
+    params = env.default_params
+    keys = jax.random.split(jax.random.key(0), 64)
+    _, states = jax.vmap(lambda k: env.reset_env(k, params))(keys)
+    assert np.all(np.abs(np.asarray(states.theta) - np.pi) <= 0.3)
+    assert np.all(np.abs(np.asarray(states.theta_dot)) <= 0.3)
+    state = jax.tree.map(lambda x: x[0], states)
+    action = jnp.array([1.5])
+    mine = env.step_env(keys[1], state, action, params)
+    theirs = base.step_env(keys[1], state, action, params)
+    for x, y in zip(jax.tree.leaves(mine), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_array_equal(x, y)

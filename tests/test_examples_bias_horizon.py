@@ -5,17 +5,10 @@ import json
 import math
 
 import horizon_gap
-import jax
-import jax.numpy as jnp
 import model_bias
 import numpy as np
 import pytest
 from json_numbers import numbers as _numbers
-
-from jaxmbrl import mpc
-from jaxmbrl.envs import gymnax_adapter, make
-from jaxmbrl.planners.registry import PlannerSpec, build
-from jaxmbrl.types import ActionSpace
 
 
 def _check_outputs(tmp_path, name, result, min_numbers):
@@ -30,30 +23,6 @@ def _check_outputs(tmp_path, name, result, min_numbers):
     png = tmp_path / f"{name}.png"
     assert png.exists() and png.stat().st_size > 10_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_window_returns_against_a_loop():
-    rng = np.random.default_rng(0)
-    rewards = rng.normal(size=(2, 12))
-    got = model_bias.window_returns(rewards, 4)
-    want = np.array([[r[t : t + 4].sum() for t in range(9)] for r in rewards])
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-
-
-def test_summarize_by_hand():
-    # One episode, T = 3, H = 2: two windows (t = 0, 1).
-    trace = model_bias.PlanTrace(
-        reward=jnp.array([[-1.0, -2.0, -4.0]]),
-        expected=jnp.array([[0.0, 0.0, 0.0]]),
-        imagined=jnp.array([[-1.0, -3.0, 9.0]]),
-        open_loop=jnp.array([[-2.0, -7.0, 9.0]]),
-        imagined_first=None,
-    )
-    s = model_bias.summarize(trace, 2)
-    assert s["imagined"] == -2.0 and s["open_loop"] == -4.5
-    assert s["closed_loop"] == -4.5  # windows -3 and -6
-    assert s["gap_open"] == 2.5 and s["gap_closed"] == 2.5 and s["gap_open_per_step"] == 1.25
-    assert s["real_return"] == -7.0 and "imagined_one_step_return" not in s
 
 
 @pytest.fixture(scope="module")
@@ -94,37 +63,6 @@ def test_pendulum_narrow_data_model_is_worse_than_adequate(bias):
     assert rows["narrow"]["real_return"] < rows["adequate"]["real_return"]
     for name in ("little", "narrow", "adequate"):
         assert abs(rows[name]["gap_open"]) > 1e-3  # a learned model never matches exactly
-
-
-def test_mpc_trace_is_deterministic_and_jit_equals_eager():
-    gym_env, params = make("PointMass-v0")
-    env = gymnax_adapter.functions(gym_env, params)
-    model = gymnax_adapter.functions(gym_env, params.replace(gain=0.05))
-    spec = PlannerSpec("cem", horizon=4, options={"num_samples": 16, "num_elites": 4})
-    planner, _ = build(spec, ActionSpace.box((-1.0,), (1.0,)))
-    run = lambda k: model_bias.mpc_trace(env, planner, mpc.oracle(model), k, num_steps=6)
-    key = jax.random.key(3)
-    a, b, c = run(key), run(key), jax.jit(run)(key)
-    for x, y, z in zip(a, b, c, strict=True):
-        if x is None:
-            assert y is None and z is None
-            continue
-        np.testing.assert_array_equal(x, y)
-        np.testing.assert_allclose(x, z, rtol=1e-5, atol=1e-6)
-    assert a.reward.shape == a.imagined.shape == a.open_loop.shape == (6,)
-
-
-def test_replayed_states_are_the_states_the_episode_planned_from():
-    gym_env, params = make("PointMass-v0")
-    env = gymnax_adapter.functions(gym_env, params.replace(goal=0.3))
-    spec = PlannerSpec("cem", horizon=4, options={"num_samples": 16, "num_elites": 4})
-    planner, _ = build(spec, ActionSpace.box((-1.0,), (1.0,)))
-    reset_key, loop_key = jax.random.split(jax.random.key(5))
-    step_keys = jax.random.split(loop_key, 8)
-    record = mpc.episode(env, planner, mpc.oracle(env), reset_key, step_keys)
-    states = model_bias.replay_states(env, reset_key, step_keys, record.actions)
-    np.testing.assert_array_equal(states.x, record.observations[:, 0])
-    assert np.ptp(np.asarray(states.x)) > 0.1  # the point mass moved
 
 
 @pytest.fixture(scope="module")

@@ -112,9 +112,7 @@ def oracle_mpc_results() -> dict[str, np.ndarray]:
             num_iterations=2,
         )
     )
-    result = jax.jit(lambda k: run_episode(env, planner, k, num_steps=12))(
-        jax.random.key(3)
-    )
+    result = jax.jit(lambda k: run_episode(env, planner, k, num_steps=12))(jax.random.key(3))
     return {
         "mpc/rewards": np.asarray(result.rewards),
         "mpc/actions": np.asarray(result.actions),

@@ -9,11 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmbrl import envs
+from jaxmbrl import envs, mpc
+from jaxmbrl.envs import gymnax_adapter, make
 from jaxmbrl.envs.gymnax_adapter import functions, oracle_objective
 from jaxmbrl.mpc import random_planner, run_episode, run_seeds
 from jaxmbrl.planners import PlanInfo, Planner, RandomShootingConfig, random_shooting
 from jaxmbrl.planners.discrete import DiscreteRandomShootingConfig, discrete_random_shooting
+from jaxmbrl.planners.registry import PlannerSpec, build
+from jaxmbrl.types import ActionSpace
 
 
 def small_planner():
@@ -158,3 +161,27 @@ def test_traced_env_params_vmap_as_domain_randomisation():
     obs = jax.jit(jax.vmap(episode, in_axes=(0, None)))(speeds, jax.random.key(2))
     assert np.all(np.abs(obs[0, :, 2]) <= 0.5 + 1e-6)  # the slow pendulum is clipped
     assert not np.allclose(obs[0], obs[1])
+
+
+def test_recorded_states_are_the_states_the_episode_planned_from():
+    gym_env, params = make("PointMass-v0")
+    env = gymnax_adapter.functions(gym_env, params.replace(goal=0.3))
+    options = {"num_samples": 16, "num_elites": 4, "return_mean_elites": False}
+    spec = PlannerSpec("cem", horizon=4, options=options)
+    planner, _ = build(spec, ActionSpace.box((-1.0,), (1.0,)))
+    reset_key, loop_key = jax.random.split(jax.random.key(5))
+    step_keys = jax.random.split(loop_key, 8)
+    oracle = mpc.oracle(env)
+    record = mpc.episode(env, planner, oracle, reset_key, step_keys, record_env_states=True)
+    states = record.env_states
+    np.testing.assert_array_equal(states.x, record.observations[:, 0])
+    assert np.ptp(np.asarray(states.x)) > 0.1  # the point mass moved
+    # Re-scoring the chosen plans with the objective they were planned with gives back the
+    # planner's own estimates (the oracle is deterministic).
+    keys = jax.random.split(jax.random.key(0), 8)
+    np.testing.assert_allclose(
+        mpc.rescore(oracle, record, keys), record.expected_returns, rtol=1e-5, atol=1e-5
+    )
+    without_states = mpc.episode(env, planner, oracle, reset_key, step_keys)
+    assert without_states.env_states is None
+    np.testing.assert_array_equal(without_states.actions, record.actions)
