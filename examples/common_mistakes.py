@@ -77,13 +77,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments.classic_control.pendulum import EnvState, Pendulum
+from gymnax.environments.classic_control.pendulum import Pendulum
 
 import jaxmbrl
 from jaxmbrl import experiments, mpc, reporting
 from jaxmbrl.agents import pets as pets_lib
 from jaxmbrl.envs import flatten, gymnax_adapter, make, random_episodes
-from jaxmbrl.envs.pendulum import HangingPendulum
+from jaxmbrl.envs.pendulum import HangingPendulum, uniform_transitions
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ModelSpec, ensemble, training
 from jaxmbrl.planners.registry import PlannerSpec, build
@@ -229,24 +229,6 @@ def collect(env, env_params, key, episodes: int, steps: int) -> Data:
     """``episodes`` random-action episodes of ``steps`` steps, flattened."""
     d = flatten(random_episodes(env, env_params, key, episodes, steps))
     return Data(d.obs, d.action, d.next_obs, d.reward)
-
-
-def uniform_transitions(env_params, key: jax.Array, num: int) -> Data:
-    """``num`` one-step Pendulum transitions from states uniform over the phase space
-    (``theta`` in ``[-pi, pi]``, ``theta_dot`` in ``[-max_speed, max_speed]``) with uniform
-    torques."""
-    env = Pendulum()
-    k_theta, k_speed, k_action, k_step = jax.random.split(key, 4)
-    theta = jax.random.uniform(k_theta, (num,), jnp.float32, -jnp.pi, jnp.pi)
-    speed = jax.random.uniform(k_speed, (num,), jnp.float32, -1.0, 1.0) * env_params.max_speed
-    torque = env_params.max_torque
-    action = jax.random.uniform(k_action, (num, 1), jnp.float32, -torque, torque)
-    zeros = jnp.zeros((num,), jnp.float32)
-    states = EnvState(theta=theta, theta_dot=speed, last_u=zeros, time=zeros.astype(jnp.int32))
-    obs = jax.vmap(env.get_obs)(states)
-    step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
-    next_obs, _, reward, _, _ = step(jax.random.split(k_step, num), states, action, env_params)
-    return Data(obs, action, next_obs, reward.astype(jnp.float32))
 
 
 def summary_stats(values) -> dict:
@@ -509,7 +491,7 @@ def row_c(s: Settings, key: jax.Array) -> dict:
     eval_env = HangingPendulum(0.3)
     k_held, k_train, k_ep = jax.random.split(key, 3)
     # Held out: states uniform over the phase space, so the region near the goal is checked too.
-    held = uniform_transitions(env_params, k_held, s.heldout_episodes * s.data_steps)
+    held = Data(*uniform_transitions(env_params, k_held, s.heldout_episodes * s.data_steps)[:4])
     near_goal = held.obs[:, 0] > jnp.cos(0.5)  # within 0.5 rad of upright
     mc = model_config(s, learn_reward=True)
     tc = train_config(s)

@@ -72,12 +72,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments.classic_control.pendulum import EnvState, Pendulum
 
 import jaxmbrl
 from jaxmbrl import mpc, reporting
 from jaxmbrl.envs import flatten, gymnax_adapter, make, random_episodes
-from jaxmbrl.envs.pendulum import HangingPendulum
+from jaxmbrl.envs.pendulum import HangingPendulum, uniform_transitions
 from jaxmbrl.models import ensemble, training
 from jaxmbrl.planners.registry import PlannerSpec, build
 
@@ -178,29 +177,9 @@ def narrow_data(s: Settings, env_params, key: jax.Array) -> Data:
     return Data(d.obs, d.action, d.next_obs)
 
 
-def uniform_transitions(env_params, key: jax.Array, num: int):
-    """``num`` one-step Pendulum transitions from states uniform over the phase space
-    (``theta`` in ``[-pi, pi]``, ``theta_dot`` in ``[-max_speed, max_speed]``) with uniform
-    torques: ``(obs [D, 3], action [D, 1], next_obs [D, 3], reward [D])``."""
-    env = Pendulum()
-    k_theta, k_speed, k_action, k_step = jax.random.split(key, 4)
-    theta = jax.random.uniform(k_theta, (num,), jnp.float32, -jnp.pi, jnp.pi)
-    speed = jax.random.uniform(k_speed, (num,), jnp.float32, -1.0, 1.0) * env_params.max_speed
-    torque = env_params.max_torque
-    action = jax.random.uniform(k_action, (num, 1), jnp.float32, -torque, torque)
-    zeros = jnp.zeros((num,), jnp.float32)
-    time0 = jnp.zeros((num,), jnp.int32)
-    states = EnvState(theta=theta, theta_dot=speed, last_u=zeros, time=time0)
-    obs = jax.vmap(env.get_obs)(states)
-    keys = jax.random.split(k_step, num)
-    step = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
-    next_obs, _, reward, _, _ = step(keys, states, action, env_params)
-    return obs, action, next_obs, reward.astype(jnp.float32)
-
-
 def sparse_data(s: Settings, env_params, key: jax.Array) -> Data:
     """The ``sparse`` regime: :func:`uniform_transitions`."""
-    obs, action, next_obs, _ = uniform_transitions(env_params, key, s.sparse_transitions)
+    obs, action, next_obs, _, _ = uniform_transitions(env_params, key, s.sparse_transitions)
     return Data(obs, action, next_obs)
 
 

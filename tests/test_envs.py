@@ -135,3 +135,20 @@ def test_hanging_pendulum_starts_near_hanging_down_and_steps_as_gymnax():
     theirs = base.step_env(keys[1], state, action, params)
     for x, y in zip(jax.tree.leaves(mine), jax.tree.leaves(theirs), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_uniform_pendulum_transitions_cover_the_phase_space_and_follow_gymnax():
+    from jaxmbrl.envs.pendulum import uniform_transitions
+    from jaxmbrl.envs.reward_fns import known_functions
+
+    _, params = make("Pendulum-v1")
+    data = uniform_transitions(params, jax.random.key(0), 2000)
+    assert data.obs.shape == (2000, 3) and data.action.shape == (2000, 1)
+    theta = np.arctan2(np.asarray(data.obs[:, 1]), np.asarray(data.obs[:, 0]))
+    assert np.histogram(theta, bins=4, range=(-np.pi, np.pi))[0].min() > 400  # the whole circle
+    assert np.abs(np.asarray(data.obs[:, 2])).max() > 0.9 * params.max_speed
+    assert not np.asarray(data.terminated).any()
+    # The reward is gymnax's reward of the step (a known function of obs and action).
+    reward_fn, _ = known_functions("Pendulum-v1", params)
+    want = jax.vmap(reward_fn)(data.obs, data.action, data.next_obs)
+    np.testing.assert_allclose(data.reward, want, rtol=1e-5, atol=1e-5)
