@@ -152,3 +152,26 @@ def test_uniform_pendulum_transitions_cover_the_phase_space_and_follow_gymnax():
     reward_fn, _ = known_functions("Pendulum-v1", params)
     want = jax.vmap(reward_fn)(data.obs, data.action, data.next_obs)
     np.testing.assert_allclose(data.reward, want, rtol=1e-5, atol=1e-5)
+
+
+def test_specs_reject_bad_input_with_one_clear_message():
+    from jaxmbrl.envs import EnvSpec, load
+    from jaxmbrl.types import ActionSpace
+
+    with pytest.raises(ValueError, match="low and high"):
+        ActionSpace(low=(-1.0,))
+    with pytest.raises(ValueError, match="not both"):
+        ActionSpace(low=(-1.0,), high=(1.0,), num_actions=2)
+    with pytest.raises(ValueError, match="same length"):
+        ActionSpace.box((-1.0, -1.0), (1.0,))
+    with pytest.raises(ValueError, match="num_actions"):
+        ActionSpace.discrete(0)
+    with pytest.raises(ValueError, match="obs_dim"):
+        EnvSpec("x", 0, ActionSpace.discrete(2), 10)
+    with pytest.raises(ValueError, match="must be an ActionSpace"):
+        EnvSpec("x", 3, (2,), 10)
+    with pytest.raises(ValueError, match="unknown environment"):
+        load("Nope-v0")
+    spec, _ = load("Pendulum-v1", episode_length=7)
+    assert (spec.obs_dim, spec.action.low, spec.episode_length) == (3, (-2.0,), 7)
+    assert load("CartPole-v1")[0].action.model_dim == 2

@@ -61,3 +61,8 @@ def test_config_record_round_trips_through_json():
         "options": {"alpha": 0.1, "num_elites": 4, "num_iterations": 2, "num_samples": 32},
     }
     assert record["model"]["hidden_sizes"] == [32, 32]
+
+
+def test_no_seeds_is_an_error():
+    with pytest.raises(ValueError, match="at least one seed"):
+        run_pets(TINY, [], log=None)
