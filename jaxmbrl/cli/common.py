@@ -158,15 +158,13 @@ def given_planner_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def planner_spec(
-    base: registry.PlannerSpec, args: argparse.Namespace, discrete: bool | None
+    base: registry.PlannerSpec, args: argparse.Namespace, discrete: bool
 ) -> registry.PlannerSpec:
-    """``base`` with the command line's planner flags applied; ``"auto"`` resolved when the
-    action kind is known. Options the chosen planner does not take are an error when given
-    on the command line and dropped when they came from ``base`` (a preset)."""
+    """``base`` with the command line's planner flags applied and ``"auto"`` resolved for
+    the action kind. Options the chosen planner does not take are an error when given on
+    the command line and dropped when they came from ``base`` (a preset)."""
     given = given_planner_options(args)
     name = args.planner or base.name
-    if discrete is None:
-        return base.replace(name=name, horizon=args.horizon, **given)
     try:
         name = registry.resolve(name, discrete)
     except ValueError as e:
