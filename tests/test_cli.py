@@ -141,3 +141,11 @@ def test_bench_runs_the_checkouts_run_all_with_the_flags(tmp_path, monkeypatch):
     (cmd,) = calls
     assert cmd[0] == sys.executable and cmd[1].endswith("benchmarks/run_all.py")
     assert cmd[2:] == ["--out", str(out), "--quick", "--no-peer", "--only", "planning"]
+
+
+def test_bench_unknown_section_is_refused_by_run_all_before_any_work(tmp_path, capfd):
+    out = tmp_path / "bench"
+    assert main(["bench", "--only", "nope", "--out", str(out)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "invalid choice: 'nope'" in err[0]
+    assert not out.exists()
