@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -121,7 +122,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print("RESULT " + json.dumps(worker(args.quick)), flush=True)
+        from jaxmbrl.reporting import strict_json  # non-finite values as null
+
+        print("RESULT " + json.dumps(strict_json(worker(args.quick)), allow_nan=False), flush=True)
         return {}
 
     sys.path.insert(0, str(HERE))
@@ -165,11 +168,12 @@ def main(argv=None) -> dict:
 
 
 def _flat(x):
+    """The numbers of a nested list; a ``null`` (a non-finite action) reads back as NaN."""
     if isinstance(x, list):
         for v in x:
             yield from _flat(v)
     else:
-        yield x
+        yield math.nan if x is None else x
 
 
 if __name__ == "__main__":

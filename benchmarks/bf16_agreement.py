@@ -26,7 +26,7 @@ import numpy as np
 from jaxmbrl import envs
 from jaxmbrl.agents.pets import PETSConfig, make_pets, pets_setup
 from jaxmbrl.planners import registry
-from jaxmbrl.reporting import machine_record, write_json
+from jaxmbrl.reporting import machine_record, strict_json, write_json
 
 
 def main(argv=None) -> dict:
@@ -86,7 +86,7 @@ def main(argv=None) -> dict:
         "wall_s": time.perf_counter() - t0,
         "machine": machine_record(),
     }
-    print(json.dumps(report, indent=2))
+    print(json.dumps(strict_json(report), indent=2, allow_nan=False))
     write_json(out_dir / "bf16_agreement.json", report)
     return report
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata as md
 import json
+import math
 import os
 import pathlib
 import platform
@@ -155,7 +156,22 @@ def main() -> None:
         "samples_per_s_min": min(sps),
         "samples_per_s_max": max(sps),
     }
-    print("RESULT " + json.dumps(result), flush=True)
+    print("RESULT " + json.dumps(_strict(result), allow_nan=False), flush=True)
+
+
+def _strict(tree):
+    """``tree`` with every non-finite float as ``None`` (JSON null): strict RFC 8259 JSON.
+
+    The peer environment has no jaxmbrl, so this is ``jaxmbrl.reporting.strict_json`` for
+    the plain Python values (dicts, lists, floats, ints, str) this script reports.
+    """
+    if isinstance(tree, dict):
+        return {k: _strict(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_strict(v) for v in tree]
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return None
+    return tree
 
 
 if __name__ == "__main__":

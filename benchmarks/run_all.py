@@ -219,6 +219,11 @@ def _md_scaling(s: dict) -> list[str]:
     return lines
 
 
+def _sci(value: float | None) -> str:
+    """``value`` as ``%.1e``; ``None`` (a non-finite value in the JSON) as ``n/a``."""
+    return "n/a" if value is None else f"{value:.1e}"
+
+
 def _md_devices(d: dict) -> list[str]:
     lines = ["## Devices (jax.sharding; CPU devices share the same cores)", ""]
     lines += ["| devices | workload | s/call | speed-up vs first | max action diff |"]
@@ -228,7 +233,7 @@ def _md_devices(d: dict) -> list[str]:
             p = r[part]
             lines.append(
                 f"| {r['devices']} | {part} | {fmt(p['seconds'])} | "
-                f"{p['speedup_vs_first']:.2f}x | {p['max_action_diff_vs_first']:.1e} |"
+                f"{p['speedup_vs_first']:.2f}x | {_sci(p['max_action_diff_vs_first'])} |"
             )
     lines.append("")
     return lines

@@ -19,7 +19,6 @@ writes ``compounding_error.json`` and ``compounding_error.png`` to ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import time
 
@@ -27,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmbrl import models
+from jaxmbrl import models, reporting
 from jaxmbrl.envs import make, random_episodes
 
 EPISODE = 200  # Pendulum-v1's episode length
@@ -179,7 +178,7 @@ def main(argv=None) -> dict:
     plt.close(fig)
 
     result["wall_s"] = time.perf_counter() - t_start
-    (out_dir / "compounding_error.json").write_text(json.dumps(result, indent=2))
+    reporting.write_json(out_dir / "compounding_error.json", result)
     for i in (0, 9, 24, h - 1):
         if i < h:
             print(

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import pathlib
 import time
 
@@ -51,7 +50,7 @@ from jaxmbrl.agents.pets import PETSConfig
 from jaxmbrl.models import ModelSpec
 from jaxmbrl.models.training import TrainConfig
 from jaxmbrl.planners.registry import PlannerSpec
-from jaxmbrl.reporting import machine_record
+from jaxmbrl.reporting import machine_record, write_json
 
 EPISODE = 200  # Pendulum-v1's episode length
 
@@ -267,7 +266,7 @@ def main(argv=None) -> dict:
     }
     plot(result, out_dir / "model_free_vs_pets.png")
     result["wall_s"] = time.perf_counter() - t_start
-    (out_dir / "model_free_vs_pets.json").write_text(json.dumps(result, indent=2, allow_nan=False))
+    write_json(out_dir / "model_free_vs_pets.json", result)
 
     print(f"\n{'real steps':>10} {'PETS':>8} {'SAC eval':>9} {'SAC train':>10}   (mean over seeds)")
     for i, n in enumerate(p_steps):

@@ -3,7 +3,8 @@
 One :func:`machine_record` is written with every result (the command line, the experiment
 runner, the examples and the benchmarks use it), so figures always name the CPU and the
 versions that produced them. Files are written atomically (a temporary file renamed into
-place), so an interrupted write never leaves a half-written file behind.
+place), so an interrupted write never leaves a half-written file behind, and as strict
+RFC 8259 JSON (:func:`strict_json`): non-finite values are written as null.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import functools
 import importlib.metadata
 import json
+import math
 import os
 import pathlib
 import platform
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
+import numpy as np
 
 # Distributions whose versions every record names.
 _DISTRIBUTIONS = ("jaxmbrl", "jax", "jaxlib", "flax", "optax", "gymnax", "orbax-checkpoint")
@@ -87,10 +90,44 @@ def _atomic_path(path: str | os.PathLike, suffix: str) -> Iterator[str]:
         raise
 
 
+def strict_json(payload: Any) -> Any:
+    """A copy of ``payload`` that :func:`json.dump` writes as strict RFC 8259 JSON.
+
+    Non-finite values are written as null: every NaN, ``inf`` and ``-inf`` (a Python float,
+    a NumPy floating scalar, or an element of a NumPy or JAX array) becomes ``None``, so the
+    file holds no ``NaN``/``Infinity`` tokens, which strict parsers reject.
+
+    Args:
+      payload: a JSON-ready tree of dicts, lists, tuples, str, bool, int, float and ``None``,
+        with NumPy scalars and NumPy/JAX arrays of any shape (``[...]``) allowed anywhere.
+
+    Returns:
+      The same tree built again: arrays as nested lists (``.tolist()``), NumPy scalars as
+      Python ``bool``/``int``/``float``, tuples as lists, non-finite floats as ``None``; dict
+      keys are kept as they are. Other values (str, None, unknown types) are returned
+      unchanged (``json.dump`` rejects the unknown ones as before).
+    """
+    if isinstance(payload, dict):
+        return {k: strict_json(v) for k, v in payload.items()}
+    if isinstance(payload, (list, tuple)):
+        return [strict_json(v) for v in payload]
+    if isinstance(payload, (np.ndarray, jax.Array)):
+        return strict_json(np.asarray(payload).tolist())
+    if isinstance(payload, np.generic):
+        return strict_json(payload.item())
+    if isinstance(payload, float):
+        return payload if math.isfinite(payload) else None
+    return payload
+
+
 def write_json(path: str | os.PathLike, payload: Any) -> None:
-    """Write ``payload`` as indented JSON to ``path`` atomically (parents must exist)."""
+    """Write ``payload`` as indented JSON to ``path`` atomically (parents must exist).
+
+    The file is strict RFC 8259 JSON (see :func:`strict_json`): non-finite values are
+    written as null.
+    """
     with _atomic_path(path, ".json") as tmp, open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
+        json.dump(strict_json(payload), f, indent=2, allow_nan=False)
         f.write("\n")
 
 
@@ -115,10 +152,9 @@ def plot_learning_curve(results: dict, path: str | os.PathLike) -> None:
     """A learning-curve PNG of an experiment's ``results`` (see :func:`jaxmbrl.runner.run`).
 
     Return per planned episode against real steps: the mean over seeds with the min-max band,
-    each seed faintly, and the true-dynamics ("oracle") mean when it was measured.
+    each seed faintly, and the true-dynamics ("oracle") mean when it was measured. A ``None``
+    (a value that was not finite) becomes NaN, which matplotlib leaves as a gap.
     """
-    import numpy as np
-
     returns = np.asarray(results["episode_returns"], dtype=float)  # [S, J]
     steps = np.asarray(results["real_steps"], dtype=float).mean(axis=0)
     oracle = np.asarray(results.get("oracle_returns") or [[]], dtype=float)
@@ -144,4 +180,4 @@ def plot_learning_curve(results: dict, path: str | os.PathLike) -> None:
     save_figure(path, draw, figsize=(6.5, 4))
 
 
-__all__ = ["machine_record", "plot_learning_curve", "save_figure", "write_json"]
+__all__ = ["machine_record", "plot_learning_curve", "save_figure", "strict_json", "write_json"]
