@@ -7,7 +7,11 @@
 
 Bad input (unknown environment or planner, a count below 1, inconsistent settings, an
 unwritable ``--out``) prints one ``jaxmbrl COMMAND: error: ...`` line on stderr and exits
-with code 2, before any work and without creating the output folder or writing results.
+with code 2, before any work and without creating the output folder or writing results;
+so does an ``--out`` that a live run holds (:func:`jaxmbrl.runner.lock_output`). A run that
+cannot go on (every transition of an episode non-finite, a diverging model, a full disk)
+prints one ``jaxmbrl COMMAND: stopped: ...`` line and exits with code 1, keeping the results
+and checkpoints of the episodes before.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except common.UsageError as e:
         print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except common.RunFailed as e:
+        print(f"{parser.prog} {args.command}: stopped: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as e:
         if not isinstance(e, common.ReportedInterrupt):
             print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)

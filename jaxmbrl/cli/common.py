@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import errno
+import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from jaxmbrl.planners import registry
@@ -20,6 +24,11 @@ from jaxmbrl.planners import registry
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line on stderr, exit code 2."""
+
+
+class RunFailed(Exception):
+    """A run that could not go on (bad data, a diverging model, a full disk): reported as one
+    line on stderr, exit code 1; the results and checkpoints written before are kept."""
 
 
 class ReportedInterrupt(KeyboardInterrupt):
@@ -208,6 +217,44 @@ def prepare_out(out: str) -> str:
     except OSError as e:
         raise UsageError(f"cannot write to --out {out!r}: {e.strerror or e}") from None
     return out
+
+
+def out_in_use(out: str, pid: int | None) -> UsageError:
+    """The error for an ``--out`` that a live run holds (``pid``: its process, if known)."""
+    holder = "" if pid is None else f" (pid {pid})"
+    return UsageError(
+        f"--out {out!r} is in use by a running jaxmbrl process{holder}; wait for it or "
+        "choose another --out"
+    )
+
+
+# A write that failed for want of space (disk, quota, file size limit).
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_failed(out: str, error: OSError, kept: str, then: str) -> RunFailed:
+    """The one-line failure of a write into ``out``: the reason, what is ``kept``, the
+    remedy (free some space, or make the folder writable) and ``then`` what to do."""
+    remedy = "free some space" if error.errno in NO_SPACE else "make it writable"
+    reason = error.strerror or str(error)
+    return RunFailed(f"cannot write to {out!r} ({reason}); {kept}; {remedy} and {then}")
+
+
+@contextlib.contextmanager
+def orbax_errors_unlogged() -> Iterator[None]:
+    """Inside, orbax's logged tracebacks are dropped: a failed checkpoint save (a full disk)
+    logs one per background thread, then raises the same error, which the command reports
+    in one line. Orbax's other messages still show."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not (record.exc_info and f"{os.sep}orbax{os.sep}" in record.pathname)
+
+    logger = logging.getLogger("absl")  # orbax logs through absl's logger
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def load_env(name: str, steps: int | None):

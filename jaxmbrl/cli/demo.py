@@ -67,12 +67,18 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(DEMO_SEEDS)
     _check_out(args.out)
     out = common.prepare_out(args.out)
-    for name in DEMO_OUTPUTS:  # start afresh: a previous demo's outputs only
-        path = os.path.join(out, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        elif os.path.lexists(path):
-            os.unlink(path)
+    from jaxmbrl import runner
+
+    try:
+        with runner.lock_output(out):  # never a live run's outputs
+            for name in DEMO_OUTPUTS:  # start afresh: a previous demo's outputs only
+                path = os.path.join(out, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                elif os.path.lexists(path):
+                    os.unlink(path)
+    except runner.OutputLockedError as e:
+        raise common.out_in_use(out, e.pid) from None
     print(pets_cmd.describe(config, setup, seeds, "default"), flush=True)
     return pets_cmd.run_experiment(
         config,

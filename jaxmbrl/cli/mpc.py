@@ -1,7 +1,8 @@
 """``jaxmbrl mpc``: oracle MPC -- the environment's own dynamics as the model.
 
 One compiled program runs an episode for all ``S`` seeds (``vmap``); ``E`` episodes run one
-after the other. Prints one line per episode and writes ``DIR/results.json``.
+after the other. Prints one line per episode and writes ``DIR/results.json``; one run at a
+time holds ``DIR`` (another is refused).
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def run(args: argparse.Namespace) -> int:
     planner_spec, planner, planner_config = _planner(args, spec)
     out = common.prepare_out(args.out)
 
+    from jaxmbrl import runner
+
+    try:
+        with runner.lock_output(out):  # one run at a time writes into --out
+            return _episodes(args, out, spec, env, planner_spec, planner, planner_config)
+    except runner.OutputLockedError as e:
+        raise common.out_in_use(out, e.pid) from None
+
+
+def _episodes(args, out: str, spec, env, planner_spec, planner, planner_config) -> int:
+    """Compile, run the episodes, write ``results.json`` (``out`` held by the caller)."""
     import jax
     import numpy as np
 
@@ -119,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
         "versions": reporting.machine_record(),
     }
     path = os.path.join(out, "results.json")
-    reporting.write_json(path, payload)
+    try:
+        reporting.write_json(path, payload)
+    except OSError as e:
+        raise common.write_failed(out, e, "results.json was not written", "run it again") from None
     print(f"wrote {path}", flush=True)
     return 0

@@ -5,6 +5,8 @@ bar per episode, one line per episode, a checkpoint and ``DIR/results.json`` (wr
 atomically) after every episode, and ``DIR/learning_curve.png`` at the end. ``--resume``
 continues an interrupted run (Ctrl-C: exit 130) with the same results as an uninterrupted
 one. ``--preset mbrl-lib`` starts from mbrl-lib's PETS defaults; explicit flags override it.
+One run at a time holds ``DIR`` (another is refused, exit 2); a failed write there (a full
+disk) stops the run with one line (exit 1), keeping the last checkpoint for ``--resume``.
 """
 
 from __future__ import annotations
@@ -218,20 +220,31 @@ def run_experiment(
         written.append(episode + 1)
 
     try:
-        results = run_pets(
-            config,
-            seeds,
-            out_dir=out,
-            resume=resume,
-            progress=progress,
-            oracle=oracle,
-            log=lambda line: print(line, flush=True),
-            on_iteration_end=on_episode_end,
-        )
-        reporting.write_json(results_path, payload(results))
-        reporting.plot_learning_curve(results, plot_path)
+        with common.orbax_errors_unlogged():  # a failed save is reported below, in one line
+            results = run_pets(
+                config,
+                seeds,
+                out_dir=out,
+                resume=resume,
+                progress=progress,
+                oracle=oracle,
+                log=lambda line: print(line, flush=True),
+                on_iteration_end=on_episode_end,
+            )
+        try:  # the run is complete: its last checkpoint is kept whatever fails here
+            reporting.write_json(results_path, payload(results))
+            reporting.plot_learning_curve(results, plot_path)
+        except OSError as e:
+            raise runner.OutputWriteError(out, config.num_episodes, e) from e
     except KeyboardInterrupt:
         _interrupted(command, out, written[-1] if written else None)
+    except runner.RunStopped as e:
+        kept = (
+            f"results.json and the checkpoint after planned episode {written[-1]} are kept"
+            if written
+            else "the last checkpoint and results.json (if any) are kept"
+        )
+        raise common.RunFailed(f"{e}; {kept} in {out}") from None
     except runner.RunExistsError:
         raise common.UsageError(
             f"--out {out!r} already holds a run; pass --resume to continue it, "
@@ -242,13 +255,29 @@ def run_experiment(
             f"cannot --resume the run in {out!r}: it was started with a different "
             "configuration or seeds (use the same flags, or another --out)"
         ) from None
+    except runner.OutputLockedError as e:
+        raise common.out_in_use(out, e.pid) from None
+    except runner.OutputWriteError as e:
+        then = "rerun with --resume" if command == "pets" else "run it again"
+        raise common.write_failed(out, e, _kept_checkpoint(e.step), then) from None
     num_seeds = len(results["episode_returns"])
-    means = [sum(col) / num_seeds for col in zip(*results["episode_returns"], strict=True)]
+    columns = zip(*results["episode_returns"], strict=True)  # None: not finite
+    means = [None if None in col else sum(col) / num_seeds for col in columns]
     over = "" if num_seeds == 1 else f" (mean over {num_seeds} seeds)"
-    print(f"returns per planned episode{over}: " + ", ".join(f"{r:.1f}" for r in means))
+    text = ", ".join("not finite" if r is None else f"{r:.1f}" for r in means)
+    print(f"returns per planned episode{over}: {text}")
     print(f"results: {results_path}")
     print(f"learning curve: {plot_path}", flush=True)
     return 0
+
+
+def _kept_checkpoint(step: int | None) -> str:
+    """What a run that stopped keeps, by its last complete checkpoint (0: the random
+    episodes'; ``k``: planned episode ``k``'s)."""
+    if step is None:
+        return "no checkpoint was written"
+    after = "the random episodes" if step == 0 else f"planned episode {step}"
+    return f"the checkpoint after {after} is kept"
 
 
 def _interrupted(command: str, out: str, done: int | None) -> NoReturn:
