@@ -100,6 +100,24 @@ def add(buffer: ReplayBuffer, item: PyTree) -> ReplayBuffer:
     return add_batch(buffer, jax.tree.map(lambda x: jnp.asarray(x)[None], item))
 
 
+def finite_rows(items: PyTree) -> Array:
+    """``[T] bool``: True for the rows of ``items`` (leaves ``[T, ...]``) whose every value is
+    finite; integer and boolean leaves always count as finite.
+
+    The door check for real data: pass ``mask & finite_rows(items)`` to :func:`add_batch` so
+    a transition with a NaN or infinite observation, action, reward or next observation never
+    reaches the buffer (nor the normaliser and model trained from it).
+    """
+    leaves = jax.tree_util.tree_leaves(items)
+    t = leaves[0].shape[0]
+    ok = jnp.ones((t,), bool)
+    for x in leaves:
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            ok = ok & jnp.all(jnp.isfinite(x.reshape(t, -1)), axis=1)
+    return ok
+
+
 def valid_mask(buffer: ReplayBuffer) -> Array:
     """``[L] bool``: True for the rows that hold data."""
     return jnp.arange(buffer.capacity) < buffer.size

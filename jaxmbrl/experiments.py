@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmbrl import runner
 from jaxmbrl.agents import pets as pets_lib
@@ -67,21 +68,51 @@ def _compiled_pets(config: pets_lib.PETSConfig, progress: bool):
     place on the device instead of being copied. The oracle episode only reads it.
     """
     pets = pets_lib.make_pets(config)
+    spec = pets_lib.pets_setup(config).env
     channel = ProgressChannel()
     planned = functools.partial(pets.planned_episode, progress=channel.report if progress else None)
+
+    def counted(episode_fn):
+        """``state -> (state, record, dropped [] int32)``: the episode and what it dropped."""
+
+        def run(state):
+            state, record = episode_fn(state)
+            return state, record, pets_lib.episode_data(spec, record)[2]
+
+        return run
+
     return channel, (
         jax.jit(jax.vmap(pets.init)),
-        jax.jit(jax.vmap(pets.random_episode), donate_argnums=0),
+        jax.jit(jax.vmap(counted(pets.random_episode)), donate_argnums=0),
         jax.jit(jax.vmap(pets.train_model), donate_argnums=0),
         jax.jit(jax.vmap(pets.oracle_episode)),
-        jax.jit(jax.vmap(planned), donate_argnums=0),
+        jax.jit(jax.vmap(counted(planned)), donate_argnums=0),
     )
 
 
-PETS_WARMUP_METRICS = ("random_episode_returns",)
+def _stop_if(bad: Any, seeds: list[int], where: str, message: str) -> None:
+    """Raise :class:`~jaxmbrl.runner.RunStopped` naming the seeds where ``bad [S]`` holds."""
+    idx = np.flatnonzero(np.asarray(bad))
+    if idx.size:
+        which = ", ".join(str(seeds[i]) for i in idx)
+        raise runner.RunStopped(f"seed{'s' if idx.size > 1 else ''} {which}, {where}: {message}")
+
+
+ALL_DROPPED = (
+    "every transition had a NaN or infinite observation, action or reward, so there is "
+    "nothing to learn from; check the environment's step function"
+)
+DIVERGED = (
+    "model training diverged (a non-finite training loss or validation error), so nothing "
+    "was planned with it; lower the learning rate or check the data"
+)
+
+
+PETS_WARMUP_METRICS = ("random_episode_returns", "random_dropped_transitions")
 PETS_METRICS = (
     "episode_returns",
     "real_steps",
+    "dropped_transitions",
     "model_val_error",
     "imagined_first_return",
     "oracle_returns",
@@ -89,7 +120,11 @@ PETS_METRICS = (
 
 
 def pets_experiment(
-    config: pets_lib.PETSConfig, *, oracle: bool = False, progress: bool = False
+    config: pets_lib.PETSConfig,
+    *,
+    oracle: bool = False,
+    progress: bool = False,
+    seeds: list[int] | None = None,
 ) -> tuple[runner.Experiment, runner.ExperimentInfo]:
     """PETS for :func:`jaxmbrl.runner.run`.
 
@@ -98,13 +133,23 @@ def pets_experiment(
       oracle: also plan every episode from the same start state with the true dynamics
         (``oracle_returns``): the return a perfect model would give this planner.
       progress: compile the planned episode with a per-step progress report.
+      seeds: the seeds the runner will run (named in error messages; default: their
+        indices).
 
-    Metrics: ``random_episode_returns`` (warmup), then per planned episode
-    ``episode_returns``, ``real_steps`` (transitions collected so far, random ones included),
+    Metrics: ``random_episode_returns`` and ``random_dropped_transitions`` (warmup), then per
+    planned episode ``episode_returns``, ``real_steps`` (transitions in the buffer so far,
+    random ones included), ``dropped_transitions`` (transitions with a NaN or infinite value
+    that the episode dropped at the buffer's door),
     ``model_val_error`` (mean elite validation error before the episode),
     ``imagined_first_return`` (the planner's expected return at the first step) and
     ``oracle_returns`` (empty unless ``oracle``). Phases timed: ``train``, ``oracle``,
     ``episode``.
+
+    The experiment stops with :class:`~jaxmbrl.runner.RunStopped` (naming the seed and the
+    episode; the results and checkpoints of the episodes before are kept) when an episode
+    dropped every transition, when nothing valid is left to train on, or when training
+    diverged (:attr:`~jaxmbrl.models.training.TrainLog.diverged`), before any planning with
+    that model.
     """
     setup = pets_lib.pets_setup(config)
     channel, (init, random_episode, train_model, oracle_episode, planned) = _compiled_pets(
@@ -112,38 +157,62 @@ def pets_experiment(
     )
     length = setup.env.episode_length
 
+    def seed_list(num: int) -> list[int]:
+        return list(seeds) if seeds is not None else list(range(num))
+
     def warmup(state, clock):
-        returns = []
-        for _ in range(config.num_random_episodes):
-            state, record = clock("random", random_episode, state)
+        returns, dropped = [], []
+        for i in range(config.num_random_episodes):
+            state, record, drop = clock("random", random_episode, state)
+            where = f"random episode {i + 1}"
+            _stop_if(drop >= record.length, seed_list(len(drop)), where, ALL_DROPPED)
             returns.append(record.episode_return)
-        return state, {"random_episode_returns": jnp.stack(returns, axis=1)}
+            dropped.append(drop)
+        return state, {
+            "random_episode_returns": jnp.stack(returns, axis=1),
+            "random_dropped_transitions": jnp.stack(dropped, axis=1),
+        }
 
     def iterate(state, clock, bar):
+        episode = int(np.asarray(state.episode)[0]) - config.num_random_episodes + 1
+        where = f"planned episode {episode}"
         state, log = clock("train", train_model, state)
+        names = seed_list(len(log.num_train))
+        _stop_if(log.num_train == 0, names, where, "nothing valid is left to train on")
+        _stop_if(log.diverged, names, where, DIVERGED)
         elite_err = jnp.take_along_axis(log.val_error, state.model.elite_idx, axis=1)
         metrics = {"model_val_error": elite_err.mean(axis=1)}
         if oracle:
             metrics["oracle_returns"] = clock("oracle", oracle_episode, state).episode_return
-        state, record = clock("episode", lambda s: channel.call(bar, planned, s), state)
+        state, record, dropped = clock(
+            "episode", lambda s: channel.call(bar, planned, s), state
+        )
+        _stop_if(dropped >= record.length, names, where, ALL_DROPPED)
         metrics["episode_returns"] = record.episode_return
         metrics["imagined_first_return"] = record.expected_returns[:, 0]
         metrics["real_steps"] = state.buffer.total_added
+        metrics["dropped_transitions"] = dropped
         return state, metrics
 
     def summary(results: dict, it: int) -> str:
         if it < 0:
             return (
                 f"random episodes: {config.num_random_episodes} x {length} steps, mean return "
-                f"{runner.mean_text(results['random_episode_returns'])}  "
+                f"{runner.mean_text(results['random_episode_returns'])}  dropped "
+                f"{sum(map(sum, results['random_dropped_transitions']))}  "
                 f"({sum(results['warmup_wall_s'].values()):.1f} s)"
             )
-        rets = [r[-1] for r in results["episode_returns"]]
+        rets = [r[-1] for r in results["episode_returns"] if r[-1] is not None]  # None: inf
+        mean = (
+            f"{sum(rets) / len(rets):.1f} [min {min(rets):.1f}, max {max(rets):.1f}]"
+            if rets
+            else "n/a"
+        )
         oracle_text = f"oracle mean {runner.mean_text(results['oracle_returns'], -1)}  "
         return (
-            f"episode {it + 1}/{config.num_episodes}: return mean {sum(rets) / len(rets):.1f} "
-            f"[min {min(rets):.1f}, max {max(rets):.1f}]  real steps "
-            f"{results['real_steps'][0][-1]}  model val err "
+            f"episode {it + 1}/{config.num_episodes}: return mean {mean}  real steps "
+            f"{results['real_steps'][0][-1]}  dropped "
+            f"{sum(d[-1] for d in results['dropped_transitions'])}  model val err "
             f"{runner.mean_text(results['model_val_error'], -1)}  "
             + (oracle_text if oracle else "")
             + f"train {results['train_wall_s'][-1]:.1f} s, "
@@ -186,7 +255,9 @@ def run_pets(
       progress: a live bar per planned episode.
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    experiment, info = pets_experiment(config, oracle=oracle, progress=progress)
+    experiment, info = pets_experiment(
+        config, oracle=oracle, progress=progress, seeds=seed_list
+    )
     return runner.run(experiment, info, seed_list, progress=progress, **run_kwargs)
 
 

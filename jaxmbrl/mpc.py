@@ -60,7 +60,7 @@ class EpisodeRecord:
       alive: ``[T] bool``: ``True`` for the steps taken before the environment terminated
         (the step that terminates is still alive; its reward counts).
       expected_returns: ``[T] float32`` the planner's imagined return at each step (NaN for
-        the random planner).
+        the random planner and for steps planned from a non-finite observation).
       solutions: ``[T, H, A]`` (``[T, H]`` discrete) the whole plan chosen at each step.
       episode_return: ``[] float32`` the sum of ``rewards``.
       length: ``[] int32`` the number of alive steps.
@@ -94,6 +94,16 @@ class _Step(NamedTuple):
     env_state: PyTree  # the state the action was planned from
 
 
+def _flat_unless(ok: Array, objective: Objective) -> Objective:
+    """``objective`` where ``ok`` (``[] bool``), else one that scores every sequence ``0``."""
+
+    def flat_or_objective(key: PRNGKey, actions: Array) -> Array:
+        returns = objective(key, actions)
+        return jnp.where(ok, returns, jnp.zeros_like(returns))
+
+    return flat_or_objective
+
+
 def mpc_step(
     env: Environment,
     planner: Planner,
@@ -102,6 +112,13 @@ def mpc_step(
     key: PRNGKey,
 ) -> tuple[EpisodeCarry, _Step]:
     """One real step: plan from ``carry``, act with the first action, shift the plan.
+
+    A non-finite current observation (a NaN or infinite entry) cannot be planned from: the
+    step then plans with a flat objective (every sequence scores ``0``), so the action is the
+    planner's own choice among equals -- drawn from its current distribution around the
+    warm start, finite and within the action bounds -- and the step's imagined return is
+    recorded as NaN. The step is still taken and recorded (PETS drops such transitions at the
+    replay buffer's door, :func:`jaxmbrl.buffer.finite_rows`).
 
     Args:
       env: the environment's functions.
@@ -115,8 +132,12 @@ def mpc_step(
       ``(carry after the step, the step's outputs)``; the reward is ``0`` once not alive.
     """
     k_act, k_env = jax.random.split(key)
-    objective = None if make_objective is None else make_objective(carry.env_state, carry.obs)
+    obs_ok = jnp.all(jnp.isfinite(carry.obs))
+    objective = None
+    if make_objective is not None:
+        objective = _flat_unless(obs_ok, make_objective(carry.env_state, carry.obs))
     action, plan_state, info = planner.plan(carry.plan_state, k_act, objective)
+    info = info.replace(expected_return=jnp.where(obs_ok, info.expected_return, jnp.nan))
     next_obs, env_state, reward, done = env.step(k_env, carry.env_state, action)
     reward = jnp.where(carry.alive, reward, 0.0)
     out = _Step(carry.obs, action, reward, next_obs, carry.alive, info, carry.env_state)

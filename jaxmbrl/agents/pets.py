@@ -6,7 +6,11 @@ replay buffer, every planned episode
 1. trains the ensemble on all real data collected so far (early stopping, elites), then
 2. runs one real episode of MPC (:func:`jaxmbrl.mpc.episode`) -- plan with particle
    rollouts through the learned model, act, shift the plan -- as one ``lax.scan``, and
-3. adds its transitions to the replay buffer.
+3. adds its transitions to the replay buffer: only the finite ones. A transition with a
+   NaN or infinite observation, action, reward or next observation is dropped at the
+   buffer's door (:func:`episode_data` counts them), so it never reaches the normaliser or
+   the model; a step whose current observation is not finite is still acted on (the MPC
+   step's defined fallback, :func:`jaxmbrl.mpc.mpc_step`).
 
 ``make_pets(config)`` returns a :class:`PETS` of pure functions of one seed's
 :class:`PETSState` (``init``, ``random_episode``, ``train_model``, ``planned_episode``,
@@ -196,7 +200,13 @@ class ExperimentRecord:
       imagined_first_return: ``[J] float32`` the planner's expected return at the first
         step of each planned episode.
       real_steps: ``[J] int32`` real transitions collected by the end of each planned
-        episode (random ones included).
+        episode (random ones included; dropped ones not).
+      random_dropped: ``[num_random_episodes] int32`` non-finite transitions each random
+        episode dropped at the buffer's door.
+      dropped: ``[J] int32`` the same for each planned episode.
+      diverged: ``[J] bool`` training before the episode diverged (a non-finite loss or
+        validation error; the episode was then planned with a failed model: a host-side
+        runner stops instead, :func:`jaxmbrl.experiments.pets_experiment`).
     """
 
     random_returns: Array
@@ -204,6 +214,9 @@ class ExperimentRecord:
     val_error: Array
     imagined_first_return: Array
     real_steps: Array
+    random_dropped: Array
+    dropped: Array
+    diverged: Array
 
 
 class PETS(NamedTuple):
@@ -300,6 +313,25 @@ def _transitions(spec: EnvSpec, record: mpc.EpisodeRecord) -> dict[str, Array]:
     }
 
 
+def episode_data(spec: EnvSpec, record: mpc.EpisodeRecord) -> tuple[dict[str, Array], Array, Array]:
+    """What an episode adds to the replay buffer: the buffer's door check.
+
+    Args:
+      spec: the environment.
+      record: one episode (no seed axis).
+
+    Returns:
+      ``(items, keep [T] bool, dropped [] int32)``: the transitions (as :func:`_transitions`),
+      which of them to add (alive, and every value finite) and how many alive transitions
+      were dropped for a non-finite observation, action, reward or next observation.
+    """
+    items = _transitions(spec, record)
+    finite = rb.finite_rows(items)
+    keep = record.alive & finite
+    dropped = jnp.sum(record.alive & ~finite).astype(jnp.int32)
+    return items, keep, dropped
+
+
 def _progress_hook(progress, seed_id: Array) -> mpc.ProgressHook | None:
     """The MPC step's hook that sends ``(seed_id, t, running_return)`` to ``progress``."""
     if progress is None:
@@ -352,13 +384,17 @@ def _train_fn(config: PETSConfig, setup: PETSSetup):
     return train_model
 
 
-def _experiment_fn(config: PETSConfig, pets: PETS):
+def _experiment_fn(config: PETSConfig, spec: EnvSpec, pets: PETS):
     """The whole experiment as one pure function of a key (see :class:`ExperimentRecord`)."""
 
     def run_experiment(key: PRNGKey):
         state = pets.init(key)
-        state, random = jax.lax.scan(
-            lambda s, _: pets.random_episode(s), state, None, length=config.num_random_episodes
+        def seeding(s, _):
+            s, record = pets.random_episode(s)
+            return s, (record.episode_return, episode_data(spec, record)[2])
+
+        state, (random_returns, random_dropped) = jax.lax.scan(
+            seeding, state, None, length=config.num_random_episodes
         )
 
         def iteration(s, _):
@@ -366,15 +402,20 @@ def _experiment_fn(config: PETSConfig, pets: PETS):
             elite_err = jnp.take_along_axis(log.val_error, s.model.elite_idx, axis=0)
             s, record = pets.planned_episode(s)
             return s, ExperimentRecord(
-                random_returns=random.episode_return,
+                random_returns=random_returns,
                 returns=record.episode_return,
                 val_error=elite_err.mean(),
                 imagined_first_return=record.expected_returns[0],
                 real_steps=s.buffer.total_added,
+                random_dropped=random_dropped,
+                dropped=episode_data(spec, record)[2],
+                diverged=log.diverged,
             )
 
         state, per_episode = jax.lax.scan(iteration, state, None, length=config.num_episodes)
-        return state, per_episode.replace(random_returns=random.episode_return)
+        return state, per_episode.replace(
+            random_returns=random_returns, random_dropped=random_dropped
+        )
 
     return run_experiment
 
@@ -403,7 +444,8 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
         record = mpc.episode(
             functions, episode_planner, make_objective, k_reset, steps, progress=hook
         )
-        buffer = rb.add_batch(state.buffer, _transitions(spec, record), mask=record.alive)
+        items, keep, _ = episode_data(spec, record)
+        buffer = rb.add_batch(state.buffer, items, mask=keep)
         return state.replace(buffer=buffer, key=key, episode=state.episode + 1), record
 
     def random_episode(state: PETSState):
@@ -428,7 +470,7 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
         objective=objective,
         run_experiment=lambda key: None,
     )
-    return pets._replace(run_experiment=_experiment_fn(config, pets))
+    return pets._replace(run_experiment=_experiment_fn(config, spec, pets))
 
 
 __all__ = [
@@ -438,6 +480,7 @@ __all__ = [
     "PETSConfig",
     "PETSSetup",
     "PETSState",
+    "episode_data",
     "make_pets",
     "pets_setup",
 ]

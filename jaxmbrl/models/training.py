@@ -114,6 +114,10 @@ class TrainLog:
         epoch beat the initial parameters).
       num_epochs: ``[] int32`` epochs run (``< U`` when early stopping triggered).
       num_train: ``[] int32`` training rows; ``num_val``: ``[] int32`` validation rows.
+      diverged: ``[] bool``: an epoch's training loss or a member's validation error was not
+        finite (a diverging model, e.g. a learning rate far too high). Training stops after
+        that epoch; the returned parameters are each member's best *finite* ones, but a
+        caller should treat the model as failed (PETS stops the run with an error).
     """
 
     train_loss: Array  # [U]
@@ -125,6 +129,7 @@ class TrainLog:
     num_epochs: Array  # [] int32
     num_train: Array  # [] int32
     num_val: Array  # [] int32
+    diverged: Array  # [] bool
 
 
 def patience_update(
@@ -330,6 +335,7 @@ class _EpochCarry(NamedTuple):
     best_epoch: Array  # [E] int32 the epoch of best_params (-1: the initial parameters)
     train_loss: Array  # [U] float32 per-epoch training loss (NaN after the last epoch run)
     val_member: Array  # [U, E] float32 per-epoch validation error (NaN after the last)
+    diverged: Array  # [] bool: an epoch's training loss or validation error was not finite
 
 
 def _split_rows(train_config: TrainConfig, valid: Array, u_split: Array) -> _Split:
@@ -431,6 +437,8 @@ def _epoch(
     ref, since = patience_update(c.ref_err, c.since, err, tc.improvement_threshold)
     pick = lambda new, old: jnp.where(better.reshape((e,) + (1,) * (new.ndim - 1)), new, old)
     i = c.epoch
+    mean_loss = inner.loss_sum / jnp.maximum(data.num_batches, 1)
+    diverged = ~jnp.isfinite(mean_loss) | ~jnp.all(jnp.isfinite(err))
     return _EpochCarry(
         epoch=i + 1,
         since=since,
@@ -440,8 +448,9 @@ def _epoch(
         best_params=jax.tree.map(pick, inner.params, c.best_params),
         best_err=jnp.where(better, err, c.best_err),
         best_epoch=jnp.where(better, i, c.best_epoch),
-        train_loss=c.train_loss.at[i].set(inner.loss_sum / jnp.maximum(data.num_batches, 1)),
+        train_loss=c.train_loss.at[i].set(mean_loss),
         val_member=c.val_member.at[i].set(err),
+        diverged=c.diverged | diverged,
     )
 
 
@@ -461,12 +470,13 @@ def _first_epoch_carry(
         best_epoch=jnp.full((e,), -1, jnp.int32),
         train_loss=jnp.full((train_config.max_epochs,), nan),
         val_member=jnp.full((train_config.max_epochs, e), nan),
+        diverged=jnp.zeros((), bool),
     )
 
 
 def _keep_training(train_config: TrainConfig, c: _EpochCarry) -> Array:
-    """``[] bool``: epochs and patience left."""
-    return (c.epoch < train_config.max_epochs) & (c.since < train_config.patience)
+    """``[] bool``: epochs and patience left, and nothing has diverged."""
+    return (c.epoch < train_config.max_epochs) & (c.since < train_config.patience) & ~c.diverged
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "train_config"))
@@ -541,6 +551,7 @@ def train(
         num_epochs=carry.epoch,
         num_train=split.n_train,
         num_val=split.n_val,
+        diverged=carry.diverged | ~jnp.all(jnp.isfinite(val_error)),
     )
     return new_state, log
 
