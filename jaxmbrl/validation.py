@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -22,10 +23,26 @@ def is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Sizes become array shapes and int32 indices, and continuous settings become float32 values:
+# a Python number beyond these ranges passes a plain ``int``/``float`` check but then fails deep
+# inside JAX (a shape that does not fit) or turns into 0 or inf in float32 (and NaN later).
+INT32_MAX = 2**31 - 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal; XLA:CPU flushes smaller to 0
+
+
 def check_positive_int(name: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an ``int >= 1``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an ``int`` in
+    ``[1, 2**31 - 1]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT32_MAX:
+        raise ValueError(f"{name} must be an integer >= 1 (and <= 2**31 - 1), got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a ``bool`` (a string such as
+    ``"false"`` would otherwise count as true)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
 
 
 def check_at_most(name: str, value: int, limit_name: str, limit: int) -> None:
@@ -44,9 +61,14 @@ def check_range(name: str, value: Any, low: float, high: float, *, low_open=Fals
 
 
 def check_positive_float(name: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite real number ``> 0``."""
-    if not (is_real(value) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a real number ``> 0`` that is
+    a normal float32 (``1.2e-38`` to ``3.4e38``): smaller ones become 0 in float32, larger
+    ones inf."""
+    if not (is_real(value) and FLOAT32_TINY <= value <= FLOAT32_MAX):
+        raise ValueError(
+            f"{name} must be a finite number > 0 within float32's normal range "
+            f"[{FLOAT32_TINY:.3g}, {FLOAT32_MAX:.3g}], got {value!r}"
+        )
 
 
 def check_finite(name: str, value: Any) -> None:
@@ -70,15 +92,16 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def as_float_tuple(name: str, value: Any) -> tuple[float, ...]:
-    """``value`` as a non-empty tuple of finite floats, or ``ValueError`` naming ``name``."""
+    """``value`` as a non-empty tuple of floats finite in float32, or ``ValueError`` naming
+    ``name``."""
     try:
         out = tuple(float(v) for v in value)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # ValueError: float("x")
         raise ValueError(f"{name} must be a sequence of floats, got {value!r}") from e
     if not out:
         raise ValueError(f"{name} must not be empty")
-    if not all(math.isfinite(v) for v in out):
-        raise ValueError(f"{name} must be finite, got {out}")
+    if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in out):
+        raise ValueError(f"{name} must be finite (in float32), got {out}")
     return out
 
 
@@ -96,8 +119,12 @@ def sanitize_returns(returns: Array) -> Array:
 
 
 __all__ = [
+    "FLOAT32_MAX",
+    "FLOAT32_TINY",
+    "INT32_MAX",
     "as_float_tuple",
     "check_at_most",
+    "check_bool",
     "check_choice",
     "check_finite",
     "check_fraction",

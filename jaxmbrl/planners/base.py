@@ -36,6 +36,11 @@ from jaxmbrl.validation import (
 
 PlanState = Any
 
+# Planners square the action range in float32 (variances, elite statistics summed over a
+# population): bounds beyond this would overflow them to inf and NaN. Real action ranges are
+# many orders of magnitude smaller.
+MAX_ACTION_BOUND = 1e15
+
 
 class Planner(NamedTuple):
     """A planner: three pure functions (see the module docstring)."""
@@ -69,7 +74,8 @@ class ContinuousPlannerConfig:
     Attributes:
       horizon: ``H``, the number of imagined steps per action sequence (>= 1).
       action_low: ``A`` lower bounds (a sequence of floats; stored as a tuple).
-      action_high: ``A`` upper bounds, each ``>= action_low``.
+      action_high: ``A`` upper bounds, each ``>= action_low``; every bound within
+        ``+-MAX_ACTION_BOUND`` (``1e15``).
     """
 
     horizon: int
@@ -88,6 +94,11 @@ class ContinuousPlannerConfig:
         bad = [i for i, (lo, hi) in enumerate(zip(low, high, strict=True)) if lo > hi]
         if bad:
             raise ValueError(f"action_low must be <= action_high, violated at indices {bad}")
+        if any(abs(b) > MAX_ACTION_BOUND for b in low + high):
+            raise ValueError(
+                f"action_low and action_high must lie within +-{MAX_ACTION_BOUND:g}, got "
+                f"{low} and {high}"
+            )
         object.__setattr__(self, "action_low", low)
         object.__setattr__(self, "action_high", high)
 
@@ -165,6 +176,7 @@ def select_best(returns: Array, candidates: Array) -> tuple[Array, Array]:
 
 
 __all__ = [
+    "MAX_ACTION_BOUND",
     "ContinuousPlannerConfig",
     "PlanInfo",
     "PlanState",

@@ -40,7 +40,7 @@ from jaxmbrl.planners.base import (
     shift_sequence,
 )
 from jaxmbrl.types import Array, Objective, PRNGKey
-from jaxmbrl.validation import check_at_most, check_fraction, check_positive_int
+from jaxmbrl.validation import check_at_most, check_bool, check_fraction, check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +76,8 @@ class CEMConfig(ContinuousPlannerConfig):
         check_at_most("num_elites", self.num_elites, "num_samples", self.num_samples)
         check_positive_int("num_iterations", self.num_iterations)
         check_fraction("alpha", self.alpha, high_open=True)
+        check_bool("return_mean_elites", self.return_mean_elites)
+        check_bool("keep_std", self.keep_std)
 
     def initial_std(self) -> Array:
         """``[H, A] float32``: ``(high - low) / 4``, i.e. mbrl-lib's variance ``(high - low)**2

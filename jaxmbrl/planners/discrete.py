@@ -37,7 +37,7 @@ from jaxmbrl.planners.base import (
 )
 from jaxmbrl.planners.cem import update_best
 from jaxmbrl.types import Array, Objective, PRNGKey
-from jaxmbrl.validation import check_at_most, check_fraction, check_positive_int
+from jaxmbrl.validation import check_at_most, check_bool, check_fraction, check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +74,7 @@ class DiscreteRandomShootingConfig(DiscretePlannerConfig):
     def __post_init__(self):
         super().__post_init__()
         check_positive_int("num_samples", self.num_samples)
+        check_bool("warm_start", self.warm_start)
         if self.warm_start and self.num_samples < 2:
             raise ValueError("num_samples must be >= 2 when warm_start is on")
 
@@ -119,6 +120,8 @@ class DiscreteCEMConfig(DiscretePlannerConfig):
     def __post_init__(self):
         super().__post_init__()
         check_positive_int("num_samples", self.num_samples)
+        check_bool("return_mode", self.return_mode)
+        check_bool("warm_start", self.warm_start)
         if self.warm_start and self.num_samples < 2:
             raise ValueError("num_samples must be >= 2 when warm_start is on")
         check_positive_int("num_elites", self.num_elites)

@@ -64,6 +64,7 @@ from jaxmbrl.planners.cem import cem_update, update_best
 from jaxmbrl.types import Array, Objective, PRNGKey
 from jaxmbrl.validation import (
     check_at_most,
+    check_bool,
     check_finite,
     check_fraction,
     check_positive_int,
@@ -120,6 +121,8 @@ class ICEMConfig(ContinuousPlannerConfig):
         check_finite("colored_noise_exponent", self.colored_noise_exponent)
         check_range("colored_noise_exponent", self.colored_noise_exponent, 0, math.inf)
         check_fraction("keep_elite_frac", self.keep_elite_frac)
+        for name in ("return_mean_elites", "keep_std", "fixed_shapes"):
+            check_bool(name, getattr(self, name))
 
     @property
     def num_kept_elites(self) -> int:
@@ -169,6 +172,11 @@ class ICEMState:
     has_elites: Array
 
 
+# Spectra whose peak exceeds e**30 are rescaled in :func:`colored_noise` (float32 overflows
+# near e**88; the inverse FFT sums up to H such terms).
+_MAX_LOG_PEAK = 30.0
+
+
 def colored_noise(key: PRNGKey, exponent: float, shape: tuple[int, int, int]) -> Array:
     """Gaussian noise with power spectrum ``1 / f**exponent`` along axis 1.
 
@@ -192,7 +200,13 @@ def colored_noise(key: PRNGKey, exponent: float, shape: tuple[int, int, int]) ->
         return jax.random.normal(key, shape, jnp.float32)
     freqs = np.fft.rfftfreq(horizon)
     freqs[0] = freqs[1]  # fmin = 1 / H: below it, use the scale of 1 / H
-    scale = freqs ** (-exponent / 2.0)
+    if exponent / 2.0 * math.log(horizon) <= _MAX_LOG_PEAK:
+        scale = freqs ** (-exponent / 2.0)
+    else:
+        # The peak H ** (exponent / 2) would overflow float32 (NaN noise): divide the
+        # spectrum by it, a constant factor that the division by sigma below cancels. Only
+        # here, as it changes the float32 rounding of ordinary spectra.
+        scale = (freqs / freqs[0]) ** (-exponent / 2.0)
     w = scale[1:].copy()
     w[-1] *= (1 + horizon % 2) / 2.0  # the f = +-0.5 term
     sigma = 2.0 * np.sqrt(np.sum(w**2)) / horizon

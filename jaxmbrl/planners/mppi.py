@@ -179,8 +179,12 @@ def mppi(config: MPPIConfig) -> Planner:
 
         def iteration(mean, iter_key):
             noise_key, eval_key = jax.random.split(iter_key)
-            noise = config.noise_sigma * jax.random.normal(noise_key, shape, jnp.float32)
-            actions = clip_broadcast(mean[None] + low_pass(noise, config.beta), low, high)
+            noise = jax.random.normal(noise_key, shape, jnp.float32)
+            # sigma scales the filtered noise (the same, low_pass being linear): a huge sigma
+            # then overflows to +-inf, which the clip maps to a bound, instead of entering
+            # the filter, where inf - inf would be NaN. Bit-identical for sigma = 1.
+            perturbation = config.noise_sigma * low_pass(noise, config.beta)
+            actions = clip_broadcast(mean[None] + perturbation, low, high)
             returns = evaluate(objective, eval_key, actions)
             return mppi_update(mean, actions, returns, config.temperature)
 

@@ -24,7 +24,7 @@ from jaxmbrl.planners.base import (
     shift_sequence,
 )
 from jaxmbrl.types import Array, Objective, PRNGKey
-from jaxmbrl.validation import check_positive_int
+from jaxmbrl.validation import check_bool, check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,7 @@ class RandomShootingConfig(ContinuousPlannerConfig):
     def __post_init__(self):
         super().__post_init__()
         check_positive_int("num_samples", self.num_samples)
+        check_bool("warm_start", self.warm_start)
         if self.warm_start and self.num_samples < 2:
             raise ValueError("num_samples must be >= 2 when warm_start is on")
 
