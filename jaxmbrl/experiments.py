@@ -184,9 +184,7 @@ def pets_experiment(
         metrics = {"model_val_error": elite_err.mean(axis=1)}
         if oracle:
             metrics["oracle_returns"] = clock("oracle", oracle_episode, state).episode_return
-        state, record, dropped = clock(
-            "episode", lambda s: channel.call(bar, planned, s), state
-        )
+        state, record, dropped = clock("episode", lambda s: channel.call(bar, planned, s), state)
         _stop_if(dropped >= record.length, names, where, ALL_DROPPED)
         metrics["episode_returns"] = record.episode_return
         metrics["imagined_first_return"] = record.expected_returns[:, 0]
@@ -255,9 +253,7 @@ def run_pets(
       progress: a live bar per planned episode.
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    experiment, info = pets_experiment(
-        config, oracle=oracle, progress=progress, seeds=seed_list
-    )
+    experiment, info = pets_experiment(config, oracle=oracle, progress=progress, seeds=seed_list)
     return runner.run(experiment, info, seed_list, progress=progress, **run_kwargs)
 
 

@@ -389,6 +389,7 @@ def _experiment_fn(config: PETSConfig, spec: EnvSpec, pets: PETS):
 
     def run_experiment(key: PRNGKey):
         state = pets.init(key)
+
         def seeding(s, _):
             s, record = pets.random_episode(s)
             return s, (record.episode_return, episode_data(spec, record)[2])
