@@ -98,6 +98,25 @@ def _stop_if(bad: Any, seeds: list[int], where: str, message: str) -> None:
         raise runner.RunStopped(f"seed{'s' if idx.size > 1 else ''} {which}, {where}: {message}")
 
 
+def _per_output_text(per_seed: list[list[list[float | None]]], names: list[str]) -> str:
+    """The last episode's per-output validation errors, mean over seeds: every output up to
+    eight of them, else the worst three (and the reward's)."""
+    rows = [seed[-1] for seed in per_seed]
+    means = []
+    for column in zip(*rows, strict=True):
+        values = [v for v in column if v is not None]
+        means.append(sum(values) / len(values) if values else None)
+    shown = list(zip(names, means, strict=True))
+    if len(shown) > 8:
+        finite = [p for p in shown if p[1] is not None]
+        worst = sorted(finite, key=lambda p: -p[1])[:3]
+        reward = [p for p in shown if p[0] == "reward" and p not in worst]
+        shown = [*worst, *reward]
+    return "by output: " + ", ".join(
+        f"{name} {'n/a' if v is None else f'{v:.2g}'}" for name, v in shown
+    )
+
+
 ALL_DROPPED = (
     "every transition had a NaN or infinite observation, action or reward, so there is "
     "nothing to learn from; check the environment's step function"
@@ -114,6 +133,7 @@ PETS_METRICS = (
     "real_steps",
     "dropped_transitions",
     "model_val_error",
+    "model_val_error_per_output",
     "imagined_first_return",
     "oracle_returns",
 )
@@ -141,6 +161,9 @@ def pets_experiment(
     random ones included), ``dropped_transitions`` (transitions with a NaN or infinite value
     that the episode dropped at the buffer's door),
     ``model_val_error`` (mean elite validation error before the episode),
+    ``model_val_error_per_output`` (the same per model output, a list per episode in the
+    order of the ``model_outputs`` record: each observation dimension, then the reward when
+    it is learned),
     ``imagined_first_return`` (the planner's expected return at the first step) and
     ``oracle_returns`` (empty unless ``oracle``). Phases timed: ``train``, ``oracle``,
     ``episode``.
@@ -156,6 +179,8 @@ def pets_experiment(
         config, progress
     )
     length = setup.env.episode_length
+    outputs = [f"obs[{i}]" for i in range(setup.env.obs_dim)]
+    outputs += ["reward"] if setup.learned_reward else []
 
     def seed_list(num: int) -> list[int]:
         return list(seeds) if seeds is not None else list(range(num))
@@ -181,7 +206,13 @@ def pets_experiment(
         _stop_if(log.num_train == 0, names, where, "nothing valid is left to train on")
         _stop_if(log.diverged, names, where, DIVERGED)
         elite_err = jnp.take_along_axis(log.val_error, state.model.elite_idx, axis=1)
-        metrics = {"model_val_error": elite_err.mean(axis=1)}
+        per_output = jnp.take_along_axis(
+            log.val_output_error, state.model.elite_idx[..., None], axis=1
+        ).mean(axis=1)  # [S, Y]
+        metrics = {
+            "model_val_error": elite_err.mean(axis=1),
+            "model_val_error_per_output": per_output[:, None],  # one [Y] entry per seed
+        }
         if oracle:
             metrics["oracle_returns"] = clock("oracle", oracle_episode, state).episode_return
         state, record, dropped = clock("episode", lambda s: channel.call(bar, planned, s), state)
@@ -211,7 +242,8 @@ def pets_experiment(
             f"episode {it + 1}/{config.num_episodes}: return mean {mean}  real steps "
             f"{results['real_steps'][0][-1]}  dropped "
             f"{sum(d[-1] for d in results['dropped_transitions'])}  model val err "
-            f"{runner.mean_text(results['model_val_error'], -1)}  "
+            f"{runner.mean_text(results['model_val_error'], -1)} "
+            f"({_per_output_text(results['model_val_error_per_output'], outputs)})  "
             + (oracle_text if oracle else "")
             + f"train {results['train_wall_s'][-1]:.1f} s, "
             f"episode {results['episode_wall_s'][-1]:.1f} s"
@@ -225,6 +257,7 @@ def pets_experiment(
             "algorithm": "PETS",
             "env": config.env_name,
             "learned_reward": setup.learned_reward,
+            "model_outputs": outputs,
             "episode_length": length,
             "planner_resolved": type(setup.planner_config).__name__,
         },

@@ -131,6 +131,9 @@ def test_training_flags_divergence_and_stops_early():
     bad = training.TrainConfig(max_epochs=20, learning_rate=1e12)
     _, log = training.train(model, good, key, None, obs, act, obs + 0.1 * act)
     assert not bool(log.diverged)
+    # The per-output errors (3 observation dims here) average to the per-member error.
+    assert log.val_output_error.shape == (2, 3)
+    np.testing.assert_allclose(log.val_output_error.mean(-1), log.val_error, rtol=1e-5)
     _, log = training.train(model, bad, key, None, obs, act, obs + 0.1 * act)
     assert bool(log.diverged)
     assert int(log.num_epochs) < 20  # training stopped at the divergence

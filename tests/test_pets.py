@@ -89,6 +89,14 @@ def test_pure_experiment_equals_the_runner():
     np.testing.assert_array_equal(record.random_returns, results["random_episode_returns"])
     np.testing.assert_array_equal(record.real_steps, results["real_steps"])
     np.testing.assert_allclose(record.val_error, results["model_val_error"], rtol=1e-3)
+    per_output = np.asarray(results["model_val_error_per_output"])  # [S, J, Y]
+    assert per_output.shape == (2, TINY.num_episodes, 3)  # Pendulum: 3 observation dims
+    assert results["model_outputs"] == ["obs[0]", "obs[1]", "obs[2]"]
+    np.testing.assert_allclose(record.val_output_error, per_output, rtol=1e-3)
+    # The per-output errors average to the one number.
+    np.testing.assert_allclose(per_output.mean(-1), results["model_val_error"], rtol=1e-4)
+    np.testing.assert_array_equal(record.dropped, results["dropped_transitions"])
+    np.testing.assert_array_equal(record.random_dropped, results["random_dropped_transitions"])
 
 
 def test_cartpole_discrete_termination_masks_the_buffer():
@@ -224,3 +232,17 @@ def test_bfloat16_planning_is_an_option_and_validated():
     assert np.isfinite(results["episode_returns"][0][0])
     with pytest.raises(ValueError, match="planning_matmul_dtype"):
         dataclasses.replace(TINY, planning_matmul_dtype="int8")
+
+
+def test_per_output_log_text_shows_every_output_or_the_worst_and_the_reward():
+    from jaxmbrl.experiments import _per_output_text
+
+    two_seeds = [[[1.0, 2.0, None]], [[3.0, 4.0, None]]]  # last episode, [Y] per seed
+    assert _per_output_text(two_seeds, ["obs[0]", "obs[1]", "reward"]) == (
+        "by output: obs[0] 2, obs[1] 3, reward n/a"
+    )
+    names = [f"obs[{i}]" for i in range(10)] + ["reward"]
+    values = [[[float(i) for i in range(10)] + [0.5]]]
+    assert _per_output_text(values, names) == (
+        "by output: obs[9] 9, obs[8] 8, obs[7] 7, reward 0.5"
+    )

@@ -197,6 +197,8 @@ class ExperimentRecord:
       random_returns: ``[num_random_episodes] float32`` returns of the random episodes.
       returns: ``[J] float32`` returns of the planned episodes.
       val_error: ``[J] float32`` mean elite validation error before each planned episode.
+      val_output_error: ``[J, Y] float32`` the same per model output (each observation
+        dimension, then the reward when it is learned).
       imagined_first_return: ``[J] float32`` the planner's expected return at the first
         step of each planned episode.
       real_steps: ``[J] int32`` real transitions collected by the end of each planned
@@ -212,6 +214,7 @@ class ExperimentRecord:
     random_returns: Array
     returns: Array
     val_error: Array
+    val_output_error: Array
     imagined_first_return: Array
     real_steps: Array
     random_dropped: Array
@@ -406,6 +409,7 @@ def _experiment_fn(config: PETSConfig, spec: EnvSpec, pets: PETS):
                 random_returns=random_returns,
                 returns=record.episode_return,
                 val_error=elite_err.mean(),
+                val_output_error=log.val_output_error[s.model.elite_idx].mean(axis=0),
                 imagined_first_return=record.expected_returns[0],
                 real_steps=s.buffer.total_added,
                 random_dropped=random_dropped,

@@ -110,6 +110,9 @@ class TrainLog:
       initial_val_error: ``[E] float32`` per-member validation error before training.
       val_error: ``[E] float32`` per-member validation error of the returned parameters
         (re-evaluated after restoring the best ones).
+      val_output_error: ``[E, Y] float32`` the same per output (each observation
+        dimension's change, then the reward when it is learned): a bad reward head or one
+        badly predicted dimension shows here.
       best_epoch: ``[E] int32`` the epoch whose parameters each member returns (``-1``: no
         epoch beat the initial parameters).
       num_epochs: ``[] int32`` epochs run (``< U`` when early stopping triggered).
@@ -125,6 +128,7 @@ class TrainLog:
     val_member_loss: Array  # [U, E]
     initial_val_error: Array  # [E]
     val_error: Array  # [E]
+    val_output_error: Array  # [E, Y]
     best_epoch: Array  # [E] int32
     num_epochs: Array  # [] int32
     num_train: Array  # [] int32
@@ -231,6 +235,23 @@ def validation_error(
     mean, _ = ens.forward_normalized(model_config, params, x_norm)
     per_row = jnp.mean(jnp.square(mean - y_norm[None]), axis=-1)  # [E, V]
     return jnp.sum(per_row * weight[None], axis=-1) / jnp.maximum(jnp.sum(weight), 1.0)
+
+
+def validation_error_per_output(
+    model_config: ens.EnsembleConfig, params: PyTree, x_norm: Array, y_norm: Array, weight: Array
+) -> Array:
+    """Per-member, per-output MSE of the mean prediction on normalised targets: which output
+    (an observation dimension, or the reward) a model gets wrong.
+
+    Args: as :func:`validation_error`.
+
+    Returns:
+      ``[E, Y] float32`` (``Y`` = the observation size, plus 1 for a learned reward, last);
+      its mean over ``Y`` is :func:`validation_error` (up to float rounding).
+    """
+    mean, _ = ens.forward_normalized(model_config, params, x_norm)
+    sq = jnp.square(mean - y_norm[None])  # [E, V, Y]
+    return jnp.einsum("evy,v->ey", sq, weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
 @functools.partial(jax.jit, static_argnames="model_config")
@@ -547,6 +568,7 @@ def train(
         val_member_loss=carry.val_member,
         initial_val_error=init_err,
         val_error=val_error,
+        val_output_error=validation_error_per_output(mc, params, data.xv, data.yv, data.val_w),
         best_epoch=carry.best_epoch,
         num_epochs=carry.epoch,
         num_train=split.n_train,
@@ -564,4 +586,5 @@ __all__ = [
     "member_losses",
     "train",
     "validation_error",
+    "validation_error_per_output",
 ]
