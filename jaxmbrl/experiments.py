@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmbrl import runner
+from jaxmbrl import envs, runner
 from jaxmbrl.agents import pets as pets_lib
 
 
@@ -67,8 +67,9 @@ def _compiled_pets(config: pets_lib.PETSConfig, progress: bool):
     The functions that replace the state donate it: the buffer and the model are updated in
     place on the device instead of being copied. The oracle episode only reads it.
     """
-    pets = pets_lib.make_pets(config)
-    spec = pets_lib.pets_setup(config).env
+    env = envs.load(config.env_name, config.episode_length)  # once, for both uses below
+    pets = pets_lib.make_pets(config, env)
+    spec = env[0]
     channel = ProgressChannel()
     planned = functools.partial(pets.planned_episode, progress=channel.report if progress else None)
 
