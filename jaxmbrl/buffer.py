@@ -107,12 +107,19 @@ def finite_rows(items: PyTree) -> Array:
     The door check for real data: pass ``mask & finite_rows(items)`` to :func:`add_batch` so
     a transition with a NaN or infinite observation, action, reward or next observation never
     reaches the buffer (nor the normaliser and model trained from it).
+
+    Raises:
+      ValueError: no leaves, a scalar leaf, or leaves with different leading sizes.
     """
-    leaves = jax.tree_util.tree_leaves(items)
+    leaves = [jnp.asarray(x) for x in jax.tree_util.tree_leaves(items)]
+    if not leaves or any(x.ndim == 0 for x in leaves):
+        raise ValueError("finite_rows needs items whose every leaf has a leading [T] axis")
     t = leaves[0].shape[0]
+    if any(x.shape[0] != t for x in leaves):
+        shapes = [x.shape for x in leaves]
+        raise ValueError(f"finite_rows: every leaf must have the same leading [T]; got {shapes}")
     ok = jnp.ones((t,), bool)
     for x in leaves:
-        x = jnp.asarray(x)
         if jnp.issubdtype(x.dtype, jnp.inexact):
             ok = ok & jnp.all(jnp.isfinite(x.reshape(t, -1)), axis=1)
     return ok

@@ -40,6 +40,19 @@ def test_finite_rows_marks_rows_with_any_non_finite_float():
     np.testing.assert_array_equal(rb.finite_rows(items), [True, False, False, True])
 
 
+@pytest.mark.parametrize(
+    "items, match",
+    [
+        ({}, "leading"),
+        ({"obs": jnp.zeros(())}, "leading"),
+        ({"obs": jnp.zeros((3, 2)), "reward": jnp.zeros((4,))}, "same leading"),
+    ],
+)
+def test_finite_rows_rejects_items_without_one_leading_axis(items, match):
+    with pytest.raises(ValueError, match=match):
+        rb.finite_rows(items)
+
+
 def test_non_finite_transitions_are_dropped_and_counted():
     results = run_pets(TINY, seeds=2, log=None)
     # Every episode (random and planned) has a NaN observation, which spoils the transition
