@@ -25,8 +25,9 @@ Planners (``N x I`` = candidates per iteration x iterations):
   with the options of the ``mbrl-lib`` PETS preset;
 * local variants (defined here, not in the library) at the compute of the default they
   modify: ``cem+clip`` samples from the unconstrained Gaussian ``N(mean, var)`` (no variance
-  cap, untruncated) and clips the samples to the bounds, as the iCEM authors do (the
-  library's iCEM already samples that way, so it needs no such variant); ``mppi+greedy``
+  cap, untruncated) and clips the samples to the bounds, as the iCEM authors do, and takes
+  the elite statistics from the clipped samples (the library's default CEM, and its iCEM and
+  MPPI, take them from the unclipped ones, so that the mean can reach a bound); ``mppi+greedy``
   returns the best sequence scored during the call instead of the weighted mean;
   ``mppi+decayD`` multiplies the noise's standard deviation by ``D`` after every iteration;
   ``mppi+decayD+greedy`` does both.
@@ -115,10 +116,12 @@ class _CEMCarry(NamedTuple):
 def cem_clipped(config: CEMConfig) -> Planner:
     """CEM drawing ``clip(mean + sqrt(var) * z, low, high)`` with ``z ~ N(0, 1)``.
 
-    The library's CEM caps the variance at ``min(((mean - low) / 2)**2, ((high - mean) /
-    2)**2)`` and truncates ``z`` to ``[-2, 2]``; this variant does neither (design 1 of the
-    issue) and keeps everything else: elite update, ``alpha``, the returned mean or best,
-    ``init`` and ``shift``.
+    mbrl-lib's CEM (``sampling="truncated"``) caps the variance at ``min(((mean - low) /
+    2)**2, ((high - mean) / 2)**2)`` and truncates ``z`` to ``[-2, 2]``; this variant does
+    neither (design 1 of the issue) and keeps everything else: elite update on the scored
+    (clipped) samples, ``alpha``, the returned mean or best, ``init`` and ``shift``. The
+    library's default (``sampling="clipped"``) samples the same way but takes the elite
+    statistics from the unclipped samples.
     """
     base = cem(config)
     low, high = config.bounds()

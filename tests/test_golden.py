@@ -51,6 +51,15 @@ def _planners():
             pl.cem(pl.CEMConfig(num_samples=64, num_elites=6, num_iterations=3, **bounds)),
             False,
         ),
+        # mbrl-lib's CEM: recorded equal to "cem" before the default became "clipped".
+        "cem_truncated": (
+            pl.cem(
+                pl.CEMConfig(
+                    num_samples=64, num_elites=6, num_iterations=3, sampling="truncated", **bounds
+                )
+            ),
+            False,
+        ),
         "icem": (
             pl.icem(pl.ICEMConfig(num_samples=64, num_elites=6, num_iterations=3, **bounds)),
             False,

@@ -191,10 +191,19 @@ def test_presets_give_the_configurations_they_always_gave():
     assert config.planner == PlannerSpec(
         "cem",
         horizon=15,
-        options={"num_samples": 350, "num_elites": 35, "num_iterations": 5, "alpha": 0.1},
+        options={
+            "num_samples": 350,
+            "num_elites": 35,
+            "num_iterations": 5,
+            "alpha": 0.1,
+            "sampling": "truncated",  # mbrl-lib's truncated normal, not CEM's default
+        },
     )
     cem = pets_setup(config).planner_config  # CEM's own defaults fill the rest
-    assert (cem.return_mean_elites, cem.keep_std) == (True, False)
+    assert (cem.return_mean_elites, cem.keep_std, cem.sampling) == (True, False, "truncated")
+    # Discrete CEM has no sampling option: the preset still builds for discrete actions.
+    discrete = pets_setup(dataclasses.replace(config, env_name="CartPole-v1")).planner_config
+    assert (discrete.num_samples, discrete.num_elites, discrete.alpha) == (350, 35, 0.1)
     assert config.rollout == RolloutConfig(num_particles=20, propagation="ts1")
     assert config.model == ModelSpec(num_members=7, num_elites=5, hidden_sizes=(200,) * 4)
     assert (config.model.activation, config.model.deterministic) == ("silu", False)

@@ -40,7 +40,7 @@ from jaxmbrl.models import training
 from jaxmbrl.models.spec import ModelSpec
 from jaxmbrl.planners import registry
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
-from jaxmbrl.types import Array, Objective, PRNGKey
+from jaxmbrl.types import ActionSpace, Array, Objective, PRNGKey
 from jaxmbrl.validation import check_choice, check_positive_int
 
 
@@ -125,7 +125,8 @@ class PETSConfig:
         2-core CPU. ``"mbrl-lib"``: mbrl-lib 0.2.0's PETS defaults (its ``pets_cartpole``
         override with the Gaussian ensemble): 7 members of 4 x 200 SiLU, 5 elites, 20
         particles, TS1, CEM with population 350, 35 elites, 5 iterations, alpha 0.1,
-        horizon 15; Adam 7.5e-4, weight decay 3e-5, batch 256.
+        mbrl-lib's truncated-normal sampling (``sampling="truncated"``; continuous actions
+        only, ignored by discrete CEM), horizon 15; Adam 7.5e-4, weight decay 3e-5, batch 256.
         """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
@@ -138,7 +139,13 @@ PRESETS = {
         planner=registry.PlannerSpec(
             "cem",
             horizon=15,
-            options={"num_samples": 350, "num_elites": 35, "num_iterations": 5, "alpha": 0.1},
+            options={
+                "num_samples": 350,
+                "num_elites": 35,
+                "num_iterations": 5,
+                "alpha": 0.1,
+                "sampling": "truncated",  # mbrl-lib's truncated normal, not our default
+            },
         ),
         rollout=RolloutConfig(num_particles=20, propagation="ts1"),
         model=ModelSpec(num_members=7, num_elites=5, hidden_sizes=(200, 200, 200, 200)),
@@ -252,6 +259,19 @@ def _load(config: PETSConfig) -> tuple[EnvSpec, Environment]:
     return envs.load(config.env_name, config.episode_length)
 
 
+# Options of continuous CEM that discrete CEM (categorical sampling) has no use for: the
+# mbrl-lib preset sets them, and it is also meant for discrete environments.
+_CONTINUOUS_ONLY_OPTIONS = ("sampling",)
+
+
+def _planner_spec(config: PETSConfig, action: ActionSpace) -> registry.PlannerSpec:
+    """``config.planner`` for the ``action`` space: for discrete actions without the
+    continuous-only options (``sampling``), which discrete CEM does not take."""
+    if not action.is_discrete:
+        return config.planner
+    return config.planner.replace(**dict.fromkeys(_CONTINUOUS_ONLY_OPTIONS))
+
+
 def pets_setup(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None) -> PETSSetup:
     """Resolve ``config`` against its environment (loaded by name unless ``env`` is given).
 
@@ -263,7 +283,7 @@ def pets_setup(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = Non
     learned = (
         functions.reward_fn is None if config.learned_reward is None else config.learned_reward
     )
-    _, planner_config = registry.build(config.planner, spec.action)
+    _, planner_config = registry.build(_planner_spec(config, spec.action), spec.action)
     model_config = config.model.ensemble(
         obs_dim=spec.obs_dim, action_dim=spec.action.model_dim, learn_reward=learned
     )
@@ -437,7 +457,7 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
     """
     spec, functions = env = env or _load(config)
     setup = pets_setup(config, env)
-    planner, _ = registry.build(config.planner, spec.action)
+    planner, _ = registry.build(_planner_spec(config, spec.action), spec.action)
     objective = _objective_factory(config, setup, functions)
 
     def real_episode(state, episode_planner, make_objective, progress=None):

@@ -1,25 +1,37 @@
-"""The cross-entropy method (CEM) over continuous action sequences, as in mbrl-lib / PETS.
+"""The cross-entropy method (CEM) over continuous action sequences, after mbrl-lib / PETS.
 
-Each iteration samples ``N`` sequences from a truncated normal around the current mean,
-scores them with the objective, and moves the mean and variance towards those of the ``K``
-best (the elites), smoothed with ``alpha``::
+Each iteration samples ``N`` sequences around the current mean, scores them with the
+objective, and moves the mean and variance towards those of the ``K`` best (the elites),
+smoothed with ``alpha``::
 
     mean <- alpha * mean + (1 - alpha) * mean(elites)
     var  <- alpha * var  + (1 - alpha) * var(elites)      # biased variance, as mbrl-lib
 
-This follows ``mbrl.planning.CEMOptimizer`` (the ``CEM_PETS`` variant): samples come from a
-standard normal truncated to ``[-2, 2]``, scaled by a variance that is first capped at
-``min(((mean - low) / 2)**2, ((high - mean) / 2)**2)`` so every sample lies inside the
-bounds; the initial variance is ``(high - low)**2 / 16``; the best sequence ever scored is
-tracked; the planner returns the final mean (``return_mean_elites=True``, mbrl-lib's PETS
-setting) or that best sequence. Differences from mbrl-lib: a non-finite return becomes
-``-inf`` (mbrl-lib sets NaN to ``-1e-10``, which can beat every real return), and the
-iterations are one ``lax.scan``.
+Two ways to sample (``sampling``):
 
-Warm start: the plan state holds the returned solution (as mbrl-lib's ``keep_last_solution``)
-and the final standard deviation; ``shift`` moves both one step forward and refills the last
-step with the bounds' midpoint and the initial standard deviation. Like mbrl-lib, each call
-restarts from the initial variance unless ``keep_std`` is set.
+* ``"clipped"`` (the default): ``raw = mean + sqrt(var) * z`` with ``z ~ N(0, 1)``
+  (untruncated, no variance cap); the objective scores the actions ``clip(raw, low, high)``,
+  but the elite statistics use ``raw``. The mean is thus an unconstrained *latent* mean that
+  can move onto or past a bound (every sample beyond it scores as the bound itself), so the
+  returned ``clip(mean)`` can put actions exactly on the bounds.
+* ``"truncated"``: ``mbrl.planning.CEMOptimizer`` (the ``CEM_PETS`` variant) exactly: samples
+  come from a standard normal truncated to ``[-2, 2]``, scaled by a variance that is first
+  capped at ``min(((mean - low) / 2)**2, ((high - mean) / 2)**2)`` so every sample lies inside
+  the bounds, and the elite statistics use those samples. The mean can then approach a bound
+  only geometrically (the cap shrinks the spread as it nears it) and never reaches it.
+
+Otherwise as mbrl-lib: the initial variance is ``(high - low)**2 / 16``; the best sequence
+ever scored (an action sequence, inside the bounds) is tracked; the planner returns the final
+mean, clipped to the bounds (``return_mean_elites=True``, mbrl-lib's PETS setting), or that
+best sequence. ``sampling="truncated"`` with the other defaults is mbrl-lib's CEM. Differences
+from mbrl-lib: a non-finite return becomes ``-inf`` (mbrl-lib sets NaN to ``-1e-10``, which
+can beat every real return), and the iterations are one ``lax.scan``.
+
+Warm start: the plan state holds the returned solution (as mbrl-lib's ``keep_last_solution``;
+inside the bounds, so each call's latent mean starts inside them) and the final standard
+deviation; ``shift`` moves both one step forward and refills the last step with the bounds'
+midpoint and the initial standard deviation. Like mbrl-lib, each call restarts from the
+initial variance unless ``keep_std`` is set.
 """
 
 from __future__ import annotations
@@ -40,12 +52,21 @@ from jaxmbrl.planners.base import (
     shift_sequence,
 )
 from jaxmbrl.types import Array, Objective, PRNGKey
-from jaxmbrl.validation import check_at_most, check_bool, check_fraction, check_positive_int
+from jaxmbrl.validation import (
+    check_at_most,
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_positive_int,
+)
+
+SAMPLING = ("clipped", "truncated")
 
 
 @dataclasses.dataclass(frozen=True)
 class CEMConfig(ContinuousPlannerConfig):
-    """Configuration of :func:`cem`; the defaults are mbrl-lib's ``pets_cartpole`` ones.
+    """Configuration of :func:`cem`; the defaults are mbrl-lib's ``pets_cartpole`` ones except
+    ``sampling`` (``sampling="truncated"`` gives mbrl-lib's CEM exactly).
 
     Attributes:
       horizon: ``H`` (>= 1).
@@ -60,6 +81,10 @@ class CEMConfig(ContinuousPlannerConfig):
         during the call (``False``).
       keep_std: start each call from the stored (shifted) standard deviation instead of the
         initial one (mbrl-lib restarts from the initial variance: ``False``).
+      sampling: ``"clipped"`` (default): Gaussian samples clipped to the bounds for scoring,
+        the elite statistics from the unclipped ones, so the mean can reach the bounds;
+        ``"truncated"``: mbrl-lib's truncated normal with the variance capped near the
+        bounds, which keeps the mean strictly inside them (see the module docstring).
     """
 
     num_samples: int = 350
@@ -68,6 +93,7 @@ class CEMConfig(ContinuousPlannerConfig):
     alpha: float = 0.1
     return_mean_elites: bool = True
     keep_std: bool = False
+    sampling: str = "clipped"
 
     def __post_init__(self):
         super().__post_init__()
@@ -78,6 +104,7 @@ class CEMConfig(ContinuousPlannerConfig):
         check_fraction("alpha", self.alpha, high_open=True)
         check_bool("return_mean_elites", self.return_mean_elites)
         check_bool("keep_std", self.keep_std)
+        check_choice("sampling", self.sampling, SAMPLING)
 
     def initial_std(self) -> Array:
         """``[H, A] float32``: ``(high - low) / 4``, i.e. mbrl-lib's variance ``(high - low)**2
@@ -103,9 +130,9 @@ class CEMState:
 class _CEMCarry(NamedTuple):
     """The ``lax.scan`` carry from one CEM iteration to the next."""
 
-    mean: Array  # [H, A] float32 sampling mean
+    mean: Array  # [H, A] float32 sampling mean (latent: may lie outside the bounds)
     var: Array  # [H, A] float32 sampling variance
-    best: Array  # [H, A] float32 best sequence scored so far
+    best: Array  # [H, A] float32 best sequence scored so far (inside the bounds)
     best_return: Array  # [] float32 its return (-inf before the first iteration)
 
 
@@ -133,6 +160,28 @@ def truncated_normal_samples(
     return clip_broadcast(mean[None] + jnp.sqrt(capped)[None] * z, low, high)
 
 
+def gaussian_samples(
+    key: PRNGKey, mean: Array, var: Array, low: Array, high: Array, num: int
+) -> tuple[Array, Array]:
+    """CEM's default sampling: an unconstrained Gaussian around ``mean``, clipped for scoring.
+
+    Args:
+      key: PRNG key (consumed).
+      mean: ``[H, A] float32`` the (latent) centre, anywhere, inside the bounds or not.
+      var: ``[H, A] float32`` the variance (no cap).
+      low, high: ``[A] float32`` the bounds.
+      num: ``N``, the number of samples.
+
+    Returns:
+      ``(raw [N, H, A] float32, actions [N, H, A] float32)``: ``raw = mean + sqrt(var) * z``
+      with ``z ~ N(0, 1)``, for the elite statistics, and ``actions = clip(raw, low, high)``,
+      what the objective scores.
+    """
+    z = jax.random.normal(key, (num, *mean.shape), jnp.float32)
+    raw = mean[None] + jnp.sqrt(var)[None] * z
+    return raw, clip_broadcast(raw, low, high)
+
+
 def cem_update(
     mean: Array, var: Array, samples: Array, returns: Array, num_elites: int, alpha: float
 ) -> tuple[Array, Array, Array, Array]:
@@ -141,7 +190,8 @@ def cem_update(
     Args:
       mean: ``[H, A] float32`` current mean.
       var: ``[H, A] float32`` current variance.
-      samples: ``[N, H, A] float32`` the scored candidates.
+      samples: ``[N, H, A] float32`` the candidates whose statistics the update takes (the
+        scored actions, or the unclipped samples they were clipped from).
       returns: ``[N] float32`` their (sanitized) returns; ties go to the lower index.
       num_elites: ``K`` (static).
       alpha: weight of the old statistics, in ``[0, 1)``.
@@ -178,8 +228,8 @@ def cem(config: CEMConfig) -> Planner:
     Returns:
       A :class:`~jaxmbrl.planners.base.Planner`. ``plan(state, key, objective)`` returns
       ``(action [A] float32, state, info)``; the objective is called ``num_iterations`` times
-      on ``[N, H, A]`` candidates. ``info.expected_return`` is the mean return of the last
-      iteration's elites (``return_mean_elites``) or the best return seen.
+      on ``[N, H, A]`` candidates inside the bounds. ``info.expected_return`` is the mean
+      return of the last iteration's elites (``return_mean_elites``) or the best return seen.
     """
     if not isinstance(config, CEMConfig):
         raise TypeError(f"config must be a CEMConfig, got {type(config).__name__}")
@@ -197,15 +247,20 @@ def cem(config: CEMConfig) -> Planner:
 
         def iteration(carry: _CEMCarry, iter_key: PRNGKey) -> tuple[_CEMCarry, Array]:
             sample_key, eval_key = jax.random.split(iter_key)
-            samples = truncated_normal_samples(
-                sample_key, carry.mean, carry.var, low, high, config.num_samples
-            )
-            returns = evaluate(objective, eval_key, samples)
+            if config.sampling == "truncated":  # mbrl-lib: the samples are the actions
+                raw = actions = truncated_normal_samples(
+                    sample_key, carry.mean, carry.var, low, high, config.num_samples
+                )
+            else:  # score clip(raw), take the statistics of raw: the mean can reach a bound
+                raw, actions = gaussian_samples(
+                    sample_key, carry.mean, carry.var, low, high, config.num_samples
+                )
+            returns = evaluate(objective, eval_key, actions)
             mean, var, elite_idx, elite_returns = cem_update(
-                carry.mean, carry.var, samples, returns, config.num_elites, config.alpha
+                carry.mean, carry.var, raw, returns, config.num_elites, config.alpha
             )
             best, best_return = update_best(
-                carry.best, carry.best_return, samples[elite_idx[0]], elite_returns[0]
+                carry.best, carry.best_return, actions[elite_idx[0]], elite_returns[0]
             )
             return _CEMCarry(mean, var, best, best_return), jnp.mean(elite_returns)
 
@@ -226,4 +281,13 @@ def cem(config: CEMConfig) -> Planner:
     return Planner(init=init, plan=plan, shift=shift)
 
 
-__all__ = ["CEMConfig", "CEMState", "cem", "cem_update", "truncated_normal_samples", "update_best"]
+__all__ = [
+    "SAMPLING",
+    "CEMConfig",
+    "CEMState",
+    "cem",
+    "cem_update",
+    "gaussian_samples",
+    "truncated_normal_samples",
+    "update_best",
+]

@@ -5,7 +5,8 @@ iCEM changes CEM in five ways, all kept here (reference: ``mbrl.planning.ICEMOpt
 * **colored noise**: samples are ``mean + std * noise`` where ``noise`` has a power spectrum
   ``1 / f**beta`` along the time axis (``beta = colored_noise_exponent``; 0 is white noise,
   2 is smooth "red" noise), made by shaping Gaussian noise in Fourier space exactly like
-  ``colorednoise.powerlaw_psd_gaussian``; samples are then clipped to the bounds;
+  ``colorednoise.powerlaw_psd_gaussian``; samples are then clipped to the bounds for
+  scoring, but the elite statistics take the unclipped samples (see below);
 * **population decay**: iteration ``i`` draws ``ceil(max(N * decay**-i, 2 * K))`` fresh
   samples;
 * **keep elites**: the best ``ceil(keep_elite_frac * K)`` elites of the previous iteration are
@@ -34,7 +35,18 @@ but it scores ``num_iterations * N_max`` candidates (1,035 at the settings above
 layouts draw the same samples from the same key and, with a deterministic objective, return
 the same plan.
 
-Other differences from mbrl-lib: non-finite returns become ``-inf`` (mbrl-lib: ``-1e-10``);
+**Bounds.** The objective scores clipped actions, but the elites' mean and variance are taken
+over the *raw* candidates: the unclipped samples ``mean + std * noise``, the kept elites (stored
+clipped, so their raw value is the clipped one) and, for the mean candidate, the mean itself.
+The mean is thus an unconstrained *latent* mean that can move onto or past a bound (every
+sample beyond it scores as the bound itself), so samples, the best sequence and ``clip(mean)``
+can sit exactly on the bounds; with the statistics of the clipped samples (mbrl-lib) the mean
+only approaches a bound geometrically. What is carried between iterations and calls and
+returned is clipped: the kept elites, the best sequence, the scored mean candidate
+``clip(mean)``, and the solution stored as the next call's initial mean.
+
+Other differences from mbrl-lib: the elite statistics of the unclipped samples (above);
+non-finite returns become ``-inf`` (mbrl-lib: ``-1e-10``);
 the kept elites are the best ones rather than a random subset; the shifted elites' new last
 step is the bounds' midpoint (mbrl-lib samples it from the current mean and variance); the last
 iteration scores both the kept elites and the mean (mbrl-lib only the mean); the population
@@ -256,10 +268,10 @@ def active_candidates(config: ICEMConfig, iteration: Array, has_elites: Array) -
 class _ICEMCarry(NamedTuple):
     """The carry from one iCEM iteration to the next."""
 
-    mean: Array  # [H, A] float32 sampling mean
+    mean: Array  # [H, A] float32 sampling mean (latent: may lie outside the bounds)
     var: Array  # [H, A] float32 sampling variance
-    kept: Array  # [ceil(keep_elite_frac * K), H, A] float32 elites scored again, best first
-    best: Array  # [H, A] float32 best sequence scored so far
+    kept: Array  # [ceil(keep_elite_frac * K), H, A] float32 clipped elites, best first
+    best: Array  # [H, A] float32 best sequence scored so far (clipped)
     best_return: Array  # [] float32 its return (-inf before the first iteration)
 
 
@@ -275,7 +287,10 @@ def _iteration(
     """One iteration scoring ``[fresh[:num_draw] | kept | mean if with_mean]``.
 
     ``active`` (``[num_draw + num_kept_elites (+ 1)] bool``) marks the candidates that count;
-    the others score ``-inf``. Returns the new carry and the elites' mean return ``[]``.
+    the others score ``-inf``. The objective scores the candidates clipped to the bounds; the
+    elites' mean and variance are those of the raw ones (fresh samples unclipped, the mean
+    itself); the kept elites and the best are clipped. Returns the new carry and the elites'
+    mean return ``[]``.
     """
     low, high = config.bounds()
     shape = (config.horizon, config.action_dim)
@@ -286,13 +301,19 @@ def _iteration(
     num_fresh = config.population_sizes()[0]
     noise = colored_noise(noise_key, config.colored_noise_exponent, (num_fresh, *shape))
     noise = noise[:num_draw]
-    fresh = clip_broadcast(mean[None] + jnp.sqrt(var)[None] * noise, low, high)
-    parts = [fresh, carry.kept, mean[None]] if with_mean else [fresh, carry.kept]
-    candidates = jnp.concatenate(parts, axis=0)
+    raw_fresh = mean[None] + jnp.sqrt(var)[None] * noise
+    fresh = clip_broadcast(raw_fresh, low, high)
+    if with_mean:
+        parts = [fresh, carry.kept, clip_broadcast(mean, low, high)[None]]
+        raw_parts = [raw_fresh, carry.kept, mean[None]]
+    else:
+        parts, raw_parts = [fresh, carry.kept], [raw_fresh, carry.kept]
+    candidates = jnp.concatenate(parts, axis=0)  # scored: inside the bounds
+    raw = jnp.concatenate(raw_parts, axis=0)  # their latent values, for the statistics
     returns = evaluate(objective, eval_key, candidates)
     returns = jnp.where(active, returns, -jnp.inf)
     mean, var, elite_idx, elite_returns = cem_update(
-        mean, var, candidates, returns, config.num_elites, config.alpha
+        mean, var, raw, returns, config.num_elites, config.alpha
     )
     best, best_return = update_best(
         carry.best, carry.best_return, candidates[elite_idx[0]], elite_returns[0]
