@@ -211,6 +211,34 @@ def test_early_stopping_restores_best_epoch():
     assert n - 1 - best.max() >= tc.patience - 1
 
 
+def test_max_steps_bounds_the_cost_of_a_call_as_data_grows():
+    """With ``max_steps`` a call stops after the first epoch that reaches it: the steps run
+    (epochs x minibatches per epoch) stay within one epoch of the budget whatever the data
+    size, while the epochs (and so the steps) of an epoch budget grow with the data. A
+    continued call with the same budget starts from the given model."""
+    obs, act, next_obs, _ = point_mass_data(jax.random.key(13), N_SMALL)
+    tc = dataclasses.replace(SMALL_TC, max_epochs=50, patience=50, max_steps=12)
+    key = jax.random.key(14)
+    for rows in (150, 300, 500):  # 120, 240, 400 training rows: 2, 4, 7 minibatches of 64
+        mask = jnp.arange(N_SMALL) < rows
+        state, log = models.train(SMALL, tc, key, None, obs, act, next_obs, mask=mask)
+        batches = -(-int(log.num_train) // tc.batch_size)
+        steps = int(log.num_epochs) * batches
+        assert tc.max_steps <= steps < tc.max_steps + batches, (rows, batches, steps)
+    # Continuing: the initial validation error is the given model's, not a fresh one's.
+    _, again = models.train(SMALL, tc, jax.random.key(15), state, obs, act, next_obs)
+    fresh_err = models.train(
+        SMALL,
+        dataclasses.replace(tc, max_epochs=1, max_steps=1),
+        jax.random.key(15),
+        None,
+        obs,
+        act,
+        next_obs,
+    )[1].initial_val_error
+    assert np.all(np.asarray(again.initial_val_error) < 0.8 * np.asarray(fresh_err))
+
+
 def test_bad_train_config_and_inputs():
     for field, value in [
         ("learning_rate", 0.0),
@@ -220,6 +248,7 @@ def test_bad_train_config_and_inputs():
         ("validation_ratio", 1.0),
         ("weight_decay", -1.0),
         ("bootstrap", "yes"),
+        ("max_steps", 0),
     ]:
         with pytest.raises(ValueError, match=field):
             models.TrainConfig(**{field: value})

@@ -56,6 +56,11 @@ class TrainConfig:
       batch_size: ``M``, rows per member per minibatch (256).
       max_epochs: the most epochs of one call (an epoch is one pass over each member's
         bootstrap resample).
+      max_steps: the most minibatch steps of one call, or ``None`` for no such limit. Checked
+        after each epoch, so a call runs at most ``max_steps + ceil(n_train / M) - 1`` steps:
+        with it, a call's cost stops growing with the data (an epoch grows with it). Meant
+        for continuing a trained ensemble (a fixed budget of steps per call), see
+        :class:`jaxmbrl.agents.pets.PETSConfig`.
       patience: stop after this many epochs in which no member improved its validation
         error by more than ``improvement_threshold`` (relative). ``>= max_epochs`` disables it.
       validation_ratio: share of the valid rows held out for validation, in ``[0, 1)``. With
@@ -73,6 +78,7 @@ class TrainConfig:
     weight_decay: float = 3e-5
     batch_size: int = 256
     max_epochs: int = 25
+    max_steps: int | None = None
     patience: int = 25
     validation_ratio: float = 0.2
     bootstrap: bool = True
@@ -86,6 +92,8 @@ class TrainConfig:
         check_range("weight_decay", self.weight_decay, 0.0, math.inf)
         check_positive_int("batch_size", self.batch_size)
         check_positive_int("max_epochs", self.max_epochs)
+        if self.max_steps is not None:
+            check_positive_int("max_steps", self.max_steps)
         check_positive_int("patience", self.patience)
         check_range("validation_ratio", self.validation_ratio, 0.0, 0.999)
         check_range("improvement_threshold", self.improvement_threshold, 0.0, math.inf)
@@ -495,9 +503,14 @@ def _first_epoch_carry(
     )
 
 
-def _keep_training(train_config: TrainConfig, c: _EpochCarry) -> Array:
-    """``[] bool``: epochs and patience left, and nothing has diverged."""
-    return (c.epoch < train_config.max_epochs) & (c.since < train_config.patience) & ~c.diverged
+def _keep_training(train_config: TrainConfig, num_batches: Array, c: _EpochCarry) -> Array:
+    """``[] bool``: epochs, steps (``num_batches [] int32`` per epoch) and patience left, and
+    nothing has diverged."""
+    tc = train_config
+    keep = (c.epoch < tc.max_epochs) & (c.since < tc.patience) & ~c.diverged
+    if tc.max_steps is not None:
+        keep &= c.epoch * num_batches < tc.max_steps
+    return keep
 
 
 @functools.partial(jax.jit, static_argnames=("model_config", "train_config"))
@@ -553,7 +566,7 @@ def train(
     init_err = _validate(mc, data, state.params)
     carry = _first_epoch_carry(tc, e, state.params, optimizer.init(state.params), init_err)
     carry = jax.lax.while_loop(
-        functools.partial(_keep_training, tc),
+        functools.partial(_keep_training, tc, data.num_batches),
         functools.partial(_epoch, mc, tc, optimizer, data, k_epochs),
         carry,
     )
