@@ -205,8 +205,8 @@ def test_planner_without_elites_records_no_elites(tmp_path, monkeypatch):
     config = json.loads((out / "results.json").read_text())["config"]
     assert config["planner"] == {
         "name": "mppi",
-        "horizon": 40,
-        "options": {"num_samples": 10, "num_iterations": 3},
+        "horizon": 30,
+        "options": {"num_samples": 10, "num_iterations": 2},
     }  # the default preset's, without options MPPI does not take
 
 
@@ -341,6 +341,6 @@ def test_every_planner_option_is_reachable_from_the_command_line(tmp_path, monke
     assert options == {
         "colored_noise_exponent": 1.5,
         "fixed_shapes": True,
-        "num_iterations": 3,
-        "num_samples": 200,
+        "num_iterations": 2,
+        "num_samples": 100,
     }

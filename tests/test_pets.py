@@ -214,11 +214,14 @@ def test_presets_give_the_configurations_they_always_gave():
     default = PETSConfig.preset("default")
     assert default == PETSConfig()
     assert default.planner == PlannerSpec(
-        "auto", horizon=40, options={"num_samples": 200, "num_iterations": 3}
+        "auto", horizon=30, options={"num_samples": 100, "num_iterations": 2}
     )
     assert default.rollout == RolloutConfig(num_particles=1, propagation="expectation")
-    assert default.model == ModelSpec(num_members=5, num_elites=3, hidden_sizes=(128,) * 3)
-    assert default.train == TrainConfig(max_epochs=1000, patience=30, learning_rate=1e-3)
+    assert default.model == ModelSpec(num_members=5, num_elites=3, hidden_sizes=(64, 64))
+    assert default.train == TrainConfig(
+        max_epochs=1000, max_steps=500, patience=30, learning_rate=1e-3
+    )
+    assert not default.reinit_model
     with pytest.raises(ValueError, match="unknown preset"):
         PETSConfig.preset("nope")
 

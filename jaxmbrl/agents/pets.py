@@ -48,21 +48,29 @@ from jaxmbrl.validation import check_choice, check_positive_int
 class PETSConfig:
     """Everything one PETS experiment needs (hashable; static under ``jit``).
 
-    The defaults learn Pendulum-v1 to the level of planning with the true dynamics in about
-    three planned episodes and keep a 5-seed, 10-episode run under 20 minutes on a 2-core
-    CPU. How they were chosen (Pendulum-v1, 2-3 seeds x 8 episodes each, measured on the
-    project's 2-core CPU):
+    The defaults learn Pendulum-v1 to the level of planning with the true dynamics and keep
+    a 5-seed, 10-episode run near two minutes on a 2-core CPU (AMD EPYC: 120 s with the
+    oracle episodes, against 11.5 minutes for the earlier defaults: MPPI H 40, 200 x 3,
+    3 x 128 members retrained from scratch to convergence). How they were chosen (AMD EPYC,
+    2 cores; ``benchmarks/tune_pets.py``, ``benchmarks/bench_train_schedule.py``, and
+    ``jaxmbrl mpc``):
 
-    * the planner, not the model, limits the return once the model has seen ~600 steps:
-      from a start hanging down at rest, CEM (H 30, 150 x 3) scored -364 with the *true*
-      dynamics and -367 with the learned model. MPPI with H 40 (200 x 3) handles those
-      starts better (-224 to -254 where CEM H 30 gave -116 to -365 on the same seeds);
+    * the planner, not the model, limits the return: with these defaults the last three
+      episodes of 5 seeds averaged -180.0 against -178.7 for the same planner with the true
+      dynamics from the same start states. With the true dynamics on 30 start states
+      (``jaxmbrl mpc --env Pendulum-v1 --seeds 30 --episodes 1``), MPPI at H 30, 100 x 2
+      (6,000 model calls per step) scored -169.7, MPPI H 30, 200 x 3 (18,000) -168.6, MPPI
+      H 40, 200 x 3 (24,000; the earlier default) -180.3, iCEM H 40, 200 x 3 -167.5, CEM
+      H 30, 200 x 3 -172.1, and iCEM H 60, 1000 x 10 (600,000) -160.5: the cheapest setting
+      loses nothing that more compute recovers;
+    * two hidden layers of 64 plan as well as three of 128 (last three episodes -180.0
+      against -179.0, same seeds) at 2.4x less wall time;
     * ``expectation`` propagation (the elites' mean prediction) learned as well as TS1 with
-      8 particles (per-episode returns within a few units on the same seeds) at 4.5x less
-      planning time; Pendulum is deterministic, so sampling adds little;
-    * training to convergence matters most: 1,000 epochs at learning rate 1e-3 with
-      mbrl-lib's patience rule reach validation errors near 1e-4, where 300 epochs at 7.5e-4
-      left ~3e-3 and the planner failed to swing up at all.
+      8 particles at 4.5x less planning time; Pendulum is deterministic;
+    * training continues the previous ensemble for a budget of 500 minibatch steps
+      (``max_steps``) instead of retraining from scratch, so its cost per episode stays
+      flat as data grows (about 3.7 s per episode for 5 seeds, against 18-76 s), at the same
+      or lower error (see ``reinit_model``).
 
     Attributes:
       env_name: a gymnax id, ``"PointMass-v0"`` or ``"package.module:function"``.
@@ -77,10 +85,18 @@ class PETSConfig:
         environment has no known reward function (then there is no termination function).
       train: the model training configuration.
       reinit_model: train a freshly initialised ensemble on all data before every planned
-        episode instead of continuing the previous one. Measured on Pendulum-v1 (400 rows,
-        300 epochs, 5 x 3 x 128 Gaussian ensemble): continuing the episode-1 model reached a
-        validation error of 0.026-0.052 against 0.001-0.004 from scratch; the continued
-        Gaussian heads stay overconfident on the new data.
+        episode instead of continuing the previous one (the default; the first training
+        call starts from the initial ensemble either way). Continuing needs a budget
+        (``train.max_steps``) so that each call costs the same as data grows; from scratch
+        needs training to convergence. Measured with ``benchmarks/bench_train_schedule.py``
+        (Pendulum-v1 data growing from 400 to 2,200 rows, 5 x 3 x 128 members, error on one
+        held-out set; AMD EPYC): continuing a Gaussian ensemble for 1,000 steps per call
+        reached 2.9e-4 after ten calls (3.3e-4 with deterministic heads) at 13-17 s per call
+        for 2 training keys, while retraining from scratch (1,000 epochs, patience 30) took
+        52-105 s per call for 3 keys, growing with the data, and stood at 3e-3 to 7e-3 after
+        three to five calls. (An earlier measurement, continuing for 300 epochs at
+        learning rate 7.5e-4, left the continued Gaussian ensemble 10x worse than a fresh
+        one; with this schedule it is not.)
       planning_matmul_dtype: the model's matmul operands while planning, ``"float32"`` or
         ``"bfloat16"`` (float32 accumulation; see ``EnsembleConfig.matmul_dtype``). Training
         always uses float32.
@@ -91,15 +107,15 @@ class PETSConfig:
     num_random_episodes: int = 1
     episode_length: int | None = None
     planner: registry.PlannerSpec = registry.PlannerSpec(
-        "auto", horizon=40, options={"num_samples": 200, "num_iterations": 3}
+        "auto", horizon=30, options={"num_samples": 100, "num_iterations": 2}
     )
     rollout: RolloutConfig = RolloutConfig(num_particles=1, propagation="expectation")
-    model: ModelSpec = ModelSpec(num_members=5, num_elites=3, hidden_sizes=(128, 128, 128))
+    model: ModelSpec = ModelSpec(num_members=5, num_elites=3, hidden_sizes=(64, 64))
     learned_reward: bool | None = None
     train: training.TrainConfig = training.TrainConfig(
-        max_epochs=1000, patience=30, learning_rate=1e-3
+        max_epochs=1000, max_steps=500, patience=30, learning_rate=1e-3
     )
-    reinit_model: bool = True
+    reinit_model: bool = False
     planning_matmul_dtype: str = "float32"
 
     def __post_init__(self):
