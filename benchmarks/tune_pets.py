@@ -10,8 +10,8 @@ Keys: ``planner``, ``horizon``; ``hidden`` (``128x128``), ``members``, ``model_e
 ``det`` (deterministic heads, 0/1); ``epochs``, ``steps`` (``TrainConfig.max_steps``),
 ``patience``, ``lr``, ``batch``, ``wd``; ``reinit`` (0/1: ``PETSConfig.reinit_model``);
 ``particles``, ``prop``; ``dtype`` (planning matmul dtype); ``learned`` (0/1: learned reward
-forced off/on); ``random`` (random episodes); ``gamma``; any other key is a planner option
-(``num_samples``, ``temperature``, ...).
+forced off/on); ``random`` (random episodes); ``reward_model`` (separate/joint); ``gamma``;
+any other key is a planner option (``num_samples``, ``temperature``, ...).
 
 For each variant: the mean return per planned episode over seeds (and the oracle's with
 ``--oracle``: the same planner from the same start states with the true dynamics), the mean
@@ -69,6 +69,7 @@ _KEYS = {
     "dtype": (None, "planning_matmul_dtype", str),
     "learned": (None, "learned_reward", lambda v: bool(int(v))),
     "random": (None, "num_random_episodes", int),
+    "reward_model": (None, "reward_model", str),
 }
 
 

@@ -344,3 +344,13 @@ def test_every_planner_option_is_reachable_from_the_command_line(tmp_path, monke
         "num_iterations": 2,
         "num_samples": 100,
     }
+
+
+def test_reward_model_flag_reaches_the_config(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "run_pets", fake_run)
+    for choice in ("joint", "separate"):
+        out = tmp_path / choice
+        args = ["--env", "Pendulum-v1", "--reward-model", choice, "--episodes", "1"]
+        assert cli.main(["pets", *args, "--out", str(out)]) == 0
+        config = json.loads((out / "results.json").read_text())["config"]
+        assert config["reward_model"] == choice

@@ -239,6 +239,37 @@ def test_max_steps_bounds_the_cost_of_a_call_as_data_grows():
     assert np.all(np.asarray(again.initial_val_error) < 0.8 * np.asarray(fresh_err))
 
 
+def test_restart_above_restarts_the_members_that_no_longer_fit():
+    """Continuing on data of other dynamics (gain 0.05 instead of 0.1), every member's error
+    before the call is far above the threshold, so each restarts from fresh parameters; on
+    the data it was trained on, none does; a fresh ensemble reports all members restarted."""
+    obs, act, next_obs, _ = point_mass_data(jax.random.key(16), N_SMALL)
+    tc = dataclasses.replace(SMALL_TC, max_epochs=40, patience=40, restart_above=0.25)
+    state, log = models.train(SMALL, tc, jax.random.key(17), None, obs, act, next_obs)
+    assert np.all(np.asarray(log.restarted))
+    assert np.all(np.asarray(log.val_error) < 0.25)
+    _, same = models.train(SMALL, tc, jax.random.key(18), state, obs, act, next_obs)
+    assert not np.any(np.asarray(same.restarted))
+    other = point_mass_data(jax.random.key(19), N_SMALL, gain=0.05)
+    shift = 5.0 * other[0]  # far outside the first data's positions, with other dynamics
+    _, moved = models.train(
+        SMALL, tc, jax.random.key(20), state, shift, other[1], shift + other[2] - other[0]
+    )
+    _, kept = models.train(
+        SMALL,
+        dataclasses.replace(tc, restart_above=None),
+        jax.random.key(20),
+        state,
+        shift,
+        other[1],
+        shift + other[2] - other[0],
+    )
+    assert not np.any(np.asarray(kept.restarted))
+    assert np.all(np.asarray(moved.initial_val_error) <= np.asarray(kept.initial_val_error))
+    restarted = np.asarray(moved.restarted)
+    assert np.all(restarted == (np.asarray(kept.initial_val_error) > 0.25))
+
+
 def test_bad_train_config_and_inputs():
     for field, value in [
         ("learning_rate", 0.0),
@@ -249,6 +280,7 @@ def test_bad_train_config_and_inputs():
         ("weight_decay", -1.0),
         ("bootstrap", "yes"),
         ("max_steps", 0),
+        ("restart_above", 0.0),
     ]:
         with pytest.raises(ValueError, match=field):
             models.TrainConfig(**{field: value})

@@ -70,7 +70,13 @@ class PETSConfig:
     * training continues the previous ensemble for a budget of 500 minibatch steps
       (``max_steps``) instead of retraining from scratch, so its cost per episode stays
       flat as data grows (about 3.7 s per episode for 5 seeds, against 18-76 s), at the same
-      or lower error (see ``reinit_model``).
+      or lower error (see ``reinit_model``); a member whose error on the new data is above
+      0.25 before the call restarts from fresh parameters (``restart_above``): on
+      Pendulum-v1 continued members start each call at 0.005-0.07 and never restart, on
+      Reacher-misc (a goal per episode) members trained on one goal start at about 1.0 and
+      do not recover by continuing;
+    * a learned reward is a separate ensemble ``r(obs, action, next_obs)``
+      (``reward_model``).
 
     Attributes:
       env_name: a gymnax id, ``"PointMass-v0"`` or ``"package.module:function"``.
@@ -83,6 +89,19 @@ class PETSConfig:
       model: the ensemble without its sizes (:class:`~jaxmbrl.models.spec.ModelSpec`).
       learned_reward: learn the reward with the model; ``None`` learns it only when the
         environment has no known reward function (then there is no termination function).
+      reward_model: how a learned reward is learned: ``"separate"`` (the default), a second
+        ensemble ``r(obs, action, next_obs)`` (``reward_model_spec``) trained on the same
+        real transitions, which scores each imagined step on the dynamics model's predicted
+        next observation, as a known reward function would; or ``"joint"``, a reward output
+        of the dynamics ensemble, a function of ``(obs, action)`` only (mbrl-lib's PETS).
+        Many rewards are simple functions of the next state (a distance to a goal) and hard
+        ones of the state and action (the dynamics composed with them). Measured on
+        Reacher-misc (8 random episodes, 20 % held out, AMD EPYC): the joint reward output
+        of a 3 x 128 ensemble trained to convergence kept a normalised validation error of
+        0.26, a separate 2 x 64 ``r(obs, action, next_obs)`` reached 0.015 in 500 steps and
+        0.0017 in 2,000.
+      reward_model_spec: the separate reward ensemble (deterministic heads by default; its
+        elites' mean prediction is the reward).
       train: the model training configuration.
       reinit_model: train a freshly initialised ensemble on all data before every planned
         episode instead of continuing the previous one (the default; the first training
@@ -112,8 +131,12 @@ class PETSConfig:
     rollout: RolloutConfig = RolloutConfig(num_particles=1, propagation="expectation")
     model: ModelSpec = ModelSpec(num_members=5, num_elites=3, hidden_sizes=(64, 64))
     learned_reward: bool | None = None
+    reward_model: str = "separate"
+    reward_model_spec: ModelSpec = ModelSpec(
+        num_members=3, num_elites=3, hidden_sizes=(64, 64), deterministic=True
+    )
     train: training.TrainConfig = training.TrainConfig(
-        max_epochs=1000, max_steps=500, patience=30, learning_rate=1e-3
+        max_epochs=1000, max_steps=500, patience=30, learning_rate=1e-3, restart_above=0.25
     )
     reinit_model: bool = False
     planning_matmul_dtype: str = "float32"
@@ -127,10 +150,12 @@ class PETSConfig:
             ("planner", registry.PlannerSpec),
             ("rollout", RolloutConfig),
             ("model", ModelSpec),
+            ("reward_model_spec", ModelSpec),
             ("train", training.TrainConfig),
         ):
             if not isinstance(getattr(self, name), cls):
                 raise ValueError(f"{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
+        check_choice("reward_model", self.reward_model, ("separate", "joint"))
         check_choice("planning_matmul_dtype", self.planning_matmul_dtype, tuple(ens.MATMUL_DTYPES))
 
     @classmethod
@@ -142,7 +167,8 @@ class PETSConfig:
         override with the Gaussian ensemble): 7 members of 4 x 200 SiLU, 5 elites, 20
         particles, TS1, CEM with population 350, 35 elites, 5 iterations, alpha 0.1,
         mbrl-lib's truncated-normal sampling (``sampling="truncated"``; continuous actions
-        only, ignored by discrete CEM), horizon 15; Adam 7.5e-4, weight decay 3e-5, batch 256.
+        only, ignored by discrete CEM), horizon 15; a learned reward is the dynamics
+        ensemble's output (``reward_model="joint"``); Adam 7.5e-4, weight decay 3e-5, batch 256.
         """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
@@ -165,6 +191,7 @@ PRESETS = {
         ),
         rollout=RolloutConfig(num_particles=20, propagation="ts1"),
         model=ModelSpec(num_members=7, num_elites=5, hidden_sizes=(200, 200, 200, 200)),
+        reward_model="joint",
         train=training.TrainConfig(
             learning_rate=7.5e-4, weight_decay=3e-5, batch_size=256, max_epochs=50
         ),
@@ -180,8 +207,12 @@ class PETSSetup:
       env: the environment's :class:`~jaxmbrl.envs.spec.EnvSpec` (episode length included).
       model_config: the ensemble's config (sizes from ``env``; float32 matmuls).
       planner_config: the planner's validated config (``"auto"`` resolved, bounds set).
-      learned_reward: whether the model learns the reward.
+      learned_reward: whether the reward is learned.
       buffer_capacity: real transitions the buffer holds (every episode's).
+      reward_model_config: the separate reward ensemble's config when the reward is learned
+        with ``reward_model="separate"`` (inputs ``concat(obs, next_obs) [2O]`` and the
+        action; its last output is the reward), else ``None`` (then ``model_config`` has the
+        reward output when the reward is learned).
     """
 
     env: EnvSpec
@@ -189,6 +220,7 @@ class PETSSetup:
     planner_config: Any
     learned_reward: bool
     buffer_capacity: int
+    reward_model_config: ens.EnsembleConfig | None = None
 
 
 @struct.dataclass
@@ -203,6 +235,8 @@ class PETSState:
       key: the PRNG key the next step consumes.
       seed_id: ``[] int32`` which seed this is (for progress reports).
       episode: ``[] int32`` episodes run so far (random and planned).
+      reward_model: the separate reward ensemble (:attr:`PETSSetup.reward_model_config`),
+        or ``None`` without one.
     """
 
     model: ens.EnsembleState
@@ -210,6 +244,7 @@ class PETSState:
     key: PRNGKey
     seed_id: Array
     episode: Array
+    reward_model: ens.EnsembleState | None = None
 
 
 @struct.dataclass
@@ -257,7 +292,9 @@ class PETS(NamedTuple):
         through ``jax.debug.callback`` (a static argument: it changes the compiled program).
       oracle_episode: ``state -> EpisodeRecord``: the same episode planned with the true
         dynamics (an upper bound; the state is not changed).
-      objective: ``(model, obs [O]) -> objective``: what the planner maximises at ``obs``.
+      objective: ``(model, obs [O], reward_model=None) -> objective``: what the planner
+        maximises at ``obs`` (``reward_model``: the state's separate reward ensemble, required
+        when the config has one).
       run_experiment: ``key -> (state, ExperimentRecord)``: the whole experiment (random
         episodes, then ``J`` x (train, planned episode)) as one pure function.
     """
@@ -267,7 +304,7 @@ class PETS(NamedTuple):
     train_model: Callable[[PETSState], tuple[PETSState, training.TrainLog]]
     planned_episode: Callable[..., tuple[PETSState, mpc.EpisodeRecord]]
     oracle_episode: Callable[[PETSState], mpc.EpisodeRecord]
-    objective: Callable[[ens.EnsembleState, Array], Objective]
+    objective: Callable[..., Objective]
     run_experiment: Callable[[PRNGKey], tuple[PETSState, ExperimentRecord]]
 
 
@@ -300,11 +337,48 @@ def pets_setup(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = Non
         functions.reward_fn is None if config.learned_reward is None else config.learned_reward
     )
     _, planner_config = registry.build(_planner_spec(config, spec.action), spec.action)
+    separate = learned and config.reward_model == "separate"
     model_config = config.model.ensemble(
-        obs_dim=spec.obs_dim, action_dim=spec.action.model_dim, learn_reward=learned
+        obs_dim=spec.obs_dim,
+        action_dim=spec.action.model_dim,
+        learn_reward=learned and not separate,
     )
+    reward_config = None
+    if separate:
+        reward_config = config.reward_model_spec.ensemble(
+            obs_dim=2 * spec.obs_dim, action_dim=spec.action.model_dim, learn_reward=True
+        )
     capacity = (config.num_random_episodes + config.num_episodes) * spec.episode_length
-    return PETSSetup(spec, model_config, planner_config, learned, capacity)
+    return PETSSetup(spec, model_config, planner_config, learned, capacity, reward_config)
+
+
+def learned_reward_fn(reward_config: ens.EnsembleConfig, reward_model: ens.EnsembleState):
+    """The separate reward ensemble as a reward function ``(obs [O], action [A], next_obs [O])
+    -> [] float32``: its elite members' mean predicted reward."""
+
+    def reward_fn(obs: Array, action: Array, next_obs: Array) -> Array:
+        both = jnp.concatenate([obs, next_obs], axis=-1)
+        mean, _ = ens.predict(reward_config, reward_model, both, action)  # [E, 2O + 1]
+        return jnp.mean(mean[reward_model.elite_idx, -1])
+
+    return reward_fn
+
+
+def _train_reward_model(config: PETSConfig, setup: PETSSetup, key: PRNGKey, state: PETSState):
+    """Train the separate reward ensemble on the buffer (as the dynamics ensemble)."""
+    data = state.buffer.data
+    both = jnp.concatenate([data["obs"], data["next_obs"]], axis=-1)
+    return training.train(
+        setup.reward_model_config,
+        config.train,
+        key,
+        None if config.reinit_model else state.reward_model,
+        both,
+        data["action"],
+        both,
+        data["reward"],
+        mask=rb.valid_mask(state.buffer),
+    )
 
 
 def _objective_factory(config: PETSConfig, setup: PETSSetup, functions: Environment):
@@ -320,14 +394,21 @@ def _objective_factory(config: PETSConfig, setup: PETSSetup, functions: Environm
     )
     spec = setup.env
 
-    def objective(model: ens.EnsembleState, obs: Array) -> Objective:
+    def objective(
+        model: ens.EnsembleState, obs: Array, reward_model: ens.EnsembleState | None = None
+    ) -> Objective:
+        step_reward = reward_fn
+        if setup.reward_model_config is not None:
+            if reward_model is None:
+                raise ValueError("this PETS config learns a separate reward model: pass it")
+            step_reward = learned_reward_fn(setup.reward_model_config, reward_model)
         grouped = functools.partial(ens.predict_grouped, planning_model, model)
         scores = make_particle_objective(
             config.rollout,
             grouped,
             jnp.reshape(obs, (spec.obs_dim,)).astype(jnp.float32),
             num_members=config.model.num_elites,
-            reward_fn=reward_fn,
+            reward_fn=step_reward,
             termination_fn=termination_fn,
         )
         if spec.action.is_discrete:
@@ -385,6 +466,10 @@ def _progress_hook(progress, seed_id: Array) -> mpc.ProgressHook | None:
 def _init_fn(setup: PETSSetup):
     def init(key: PRNGKey, seed_id: int | Array = 0) -> PETSState:
         k_model, k_next = jax.random.split(key)
+        reward_model = None
+        if setup.reward_model_config is not None:
+            k_next, k_reward = jax.random.split(k_next)
+            reward_model = ens.init(setup.reward_model_config, k_reward)
         obs = jnp.zeros((setup.env.obs_dim,), jnp.float32)
         item = {
             "obs": obs,
@@ -398,6 +483,7 @@ def _init_fn(setup: PETSSetup):
             key=k_next,
             seed_id=jnp.asarray(seed_id, jnp.int32),
             episode=jnp.zeros((), jnp.int32),
+            reward_model=reward_model,
         )
 
     return init
@@ -418,7 +504,18 @@ def _train_fn(config: PETSConfig, setup: PETSSetup):
             data["reward"],
             mask=rb.valid_mask(state.buffer),
         )
-        return state.replace(model=model, key=key), log
+        if setup.reward_model_config is None:
+            return state.replace(model=model, key=key), log
+        key, k_reward = jax.random.split(key)
+        reward_model, reward_log = _train_reward_model(config, setup, k_reward, state)
+        # The reward's column of the per-output errors: the reward ensemble's elite mean.
+        reward_err = jnp.mean(reward_log.val_output_error[reward_model.elite_idx, -1])
+        reward_col = jnp.full((log.val_output_error.shape[0], 1), reward_err)
+        log = log.replace(
+            val_output_error=jnp.concatenate([log.val_output_error, reward_col], axis=1),
+            diverged=log.diverged | reward_log.diverged,
+        )
+        return state.replace(model=model, key=key, reward_model=reward_model), log
 
     return train_model
 
@@ -493,7 +590,7 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
         return real_episode(state, mpc.random_planner(functions.sample_action), None)
 
     def planned_episode(state: PETSState, progress=None):
-        make_objective = lambda env_state, obs: objective(state.model, obs)
+        make_objective = lambda env_state, obs: objective(state.model, obs, state.reward_model)
         return real_episode(state, planner, make_objective, progress)
 
     def oracle_episode(state: PETSState) -> mpc.EpisodeRecord:
@@ -522,6 +619,7 @@ __all__ = [
     "PETSSetup",
     "PETSState",
     "episode_data",
+    "learned_reward_fn",
     "make_pets",
     "pets_setup",
 ]

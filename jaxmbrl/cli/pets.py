@@ -37,6 +37,7 @@ TOP_FLAGS = {
     "num_episodes": "--episodes",
     "num_random_episodes": "--random-episodes",
     "episode_length": "--steps",
+    "reward_model": "--reward-model",
 }
 PLANNER_FLAGS = {v: k for k, v in common.PLANNER_FLAG_OPTIONS.items()} | {"horizon": "--horizon"}
 
@@ -93,6 +94,14 @@ def add_parser(sub, parents) -> None:
         default=None,
         help="learn the reward with the model: auto (only when the environment has no known "
         "reward function), on or off",
+    )
+    add(
+        "--reward-model",
+        choices=("separate", "joint"),
+        default=None,
+        help="how a learned reward is learned: separate (a second ensemble r(obs, action, "
+        "next_obs); the default preset's) or joint (an output of the dynamics ensemble; "
+        "mbrl-lib's)",
     )
     add("--random-episodes", type=common.positive_int, default=None, help="random episodes")
     add("--epochs", type=common.positive_int, default=None, help="most training epochs")

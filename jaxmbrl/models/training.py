@@ -72,6 +72,14 @@ class TrainConfig:
       adam_eps: Adam's epsilon (1e-8).
       refit_normalizer: re-fit the input/target statistics on this call's training rows; with
         ``False`` a given state's statistics are kept (a fresh model always fits them).
+      restart_above: when continuing a given state, restart each member whose validation
+        error on this call's data, before any step, is above this (normalised MSE; about 1
+        for a model no better than the mean) from fresh parameters; ``None`` never restarts.
+        A member that no longer fits the data (inputs that never varied before, a region it
+        never saw) recovers slower than a fresh one learns: measured on Reacher-misc (a goal
+        drawn per episode, constant within one; 2 x 64 members, AMD EPYC), members trained on
+        one episode and continued on three had an error of 0.86-1.21 before the call and
+        0.56-0.70 after 2,000 steps, where fresh members reached 0.004-0.05.
     """
 
     learning_rate: float = 7.5e-4
@@ -86,6 +94,7 @@ class TrainConfig:
     logvar_penalty: float = 0.01
     adam_eps: float = 1e-8
     refit_normalizer: bool = True
+    restart_above: float | None = None
 
     def __post_init__(self):
         check_range("learning_rate", self.learning_rate, 0.0, math.inf, low_open=True)
@@ -99,6 +108,8 @@ class TrainConfig:
         check_range("improvement_threshold", self.improvement_threshold, 0.0, math.inf)
         check_range("logvar_penalty", self.logvar_penalty, 0.0, math.inf)
         check_range("adam_eps", self.adam_eps, 0.0, math.inf, low_open=True)
+        if self.restart_above is not None:
+            check_range("restart_above", self.restart_above, 0.0, math.inf, low_open=True)
         for name in ("bootstrap", "refit_normalizer"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
@@ -125,6 +136,8 @@ class TrainLog:
         epoch beat the initial parameters).
       num_epochs: ``[] int32`` epochs run (``< U`` when early stopping triggered).
       num_train: ``[] int32`` training rows; ``num_val``: ``[] int32`` validation rows.
+      restarted: ``[E] bool`` members restarted from fresh parameters
+        (``TrainConfig.restart_above``; all ``True`` for a fresh ensemble).
       diverged: ``[] bool``: an epoch's training loss or a member's validation error was not
         finite (a diverging model, e.g. a learning rate far too high). Training stops after
         that epoch; the returned parameters are each member's best *finite* ones, but a
@@ -142,6 +155,7 @@ class TrainLog:
     num_train: Array  # [] int32
     num_val: Array  # [] int32
     diverged: Array  # [] bool
+    restarted: Array  # [E] bool
 
 
 def patience_update(
@@ -551,7 +565,8 @@ def train(
     # Few random calls on purpose: each costs about a second of XLA:CPU compile time.
     k_init, k_data, k_epochs = jax.random.split(key, 3)
     u_data = jax.random.uniform(k_data, (1 + e, t))  # [0]: the split; [1:]: bootstraps
-    if state is None:
+    fresh = state is None
+    if fresh:
         state = ens.init(mc, k_init)
         refit = True
     else:
@@ -563,8 +578,16 @@ def train(
     data = _epoch_data(tc, split, u_data[1:], xn, yn)
     optimizer = make_optimizer(tc)
 
-    init_err = _validate(mc, data, state.params)
-    carry = _first_epoch_carry(tc, e, state.params, optimizer.init(state.params), init_err)
+    params = state.params
+    init_err = _validate(mc, data, params)
+    restarted = jnp.full((e,), fresh)
+    if not fresh and tc.restart_above is not None:
+        new = ens.init(mc, k_init).params
+        restarted = ~(init_err <= tc.restart_above)  # a NaN error restarts too
+        pick = lambda n, o: jnp.where(restarted.reshape((e,) + (1,) * (n.ndim - 1)), n, o)
+        params = jax.tree.map(pick, new, params)
+        init_err = jnp.where(restarted, _validate(mc, data, new), init_err)
+    carry = _first_epoch_carry(tc, e, params, optimizer.init(params), init_err)
     carry = jax.lax.while_loop(
         functools.partial(_keep_training, tc, data.num_batches),
         functools.partial(_epoch, mc, tc, optimizer, data, k_epochs),
@@ -587,6 +610,7 @@ def train(
         num_train=split.n_train,
         num_val=split.n_val,
         diverged=carry.diverged | ~jnp.all(jnp.isfinite(val_error)),
+        restarted=restarted,
     )
     return new_state, log
 
