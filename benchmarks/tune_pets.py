@@ -36,19 +36,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import machine, write_json
 
 from jaxmbrl.agents.pets import PETSConfig
+from jaxmbrl.cli.common import planner_option
 from jaxmbrl.experiments import run_pets
-
-_INT = {"num_samples", "num_elites", "num_iterations"}
-
-
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
 
 # key -> (which part of the config, its field, how to read the value)
 _KEYS = {
@@ -88,7 +77,7 @@ def parse_variant(text: str, base: PETSConfig) -> tuple[str, PETSConfig]:
             part, field, cast = _KEYS[key]
             parts[part][field] = cast(raw)
         else:
-            planner = planner.replace(**{key: int(raw) if key in _INT else _value(raw)})
+            planner = planner.replace(**dict([planner_option(item)]))
     config = dataclasses.replace(
         base,
         planner=planner,

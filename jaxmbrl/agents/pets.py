@@ -364,20 +364,29 @@ def learned_reward_fn(reward_config: ens.EnsembleConfig, reward_model: ens.Ensem
     return reward_fn
 
 
-def _train_reward_model(config: PETSConfig, setup: PETSSetup, key: PRNGKey, state: PETSState):
-    """Train the separate reward ensemble on the buffer (as the dynamics ensemble)."""
-    data = state.buffer.data
-    both = jnp.concatenate([data["obs"], data["next_obs"]], axis=-1)
+def _train_on_buffer(
+    config: PETSConfig,
+    model_config: ens.EnsembleConfig,
+    key: PRNGKey,
+    previous: ens.EnsembleState | None,
+    buffer: rb.ReplayBuffer,
+    obs: Array,
+    next_obs: Array,
+) -> tuple[ens.EnsembleState, training.TrainLog]:
+    """Train an ensemble on the buffer's valid rows with ``config.train``, continuing
+    ``previous`` unless ``config.reinit_model``. ``obs [L, .]`` and ``next_obs [L, .]`` are
+    the model's observation inputs and targets: the buffer's own for the dynamics ensemble,
+    ``concat(obs, next_obs)`` for both in the separate reward ensemble."""
     return training.train(
-        setup.reward_model_config,
+        model_config,
         config.train,
         key,
-        None if config.reinit_model else state.reward_model,
-        both,
-        data["action"],
-        both,
-        data["reward"],
-        mask=rb.valid_mask(state.buffer),
+        None if config.reinit_model else previous,
+        obs,
+        buffer.data["action"],
+        next_obs,
+        buffer.data["reward"],
+        mask=rb.valid_mask(buffer),
     )
 
 
@@ -493,21 +502,28 @@ def _train_fn(config: PETSConfig, setup: PETSSetup):
     def train_model(state: PETSState):
         key, k_train = jax.random.split(state.key)
         data = state.buffer.data
-        model, log = training.train(
+        model, log = _train_on_buffer(
+            config,
             setup.model_config,
-            config.train,
             k_train,
-            None if config.reinit_model else state.model,
+            state.model,
+            state.buffer,
             data["obs"],
-            data["action"],
             data["next_obs"],
-            data["reward"],
-            mask=rb.valid_mask(state.buffer),
         )
         if setup.reward_model_config is None:
             return state.replace(model=model, key=key), log
         key, k_reward = jax.random.split(key)
-        reward_model, reward_log = _train_reward_model(config, setup, k_reward, state)
+        both = jnp.concatenate([data["obs"], data["next_obs"]], axis=-1)
+        reward_model, reward_log = _train_on_buffer(
+            config,
+            setup.reward_model_config,
+            k_reward,
+            state.reward_model,
+            state.buffer,
+            both,
+            both,
+        )
         # The reward's column of the per-output errors: the reward ensemble's elite mean.
         reward_err = jnp.mean(reward_log.val_output_error[reward_model.elite_idx, -1])
         reward_col = jnp.full((log.val_output_error.shape[0], 1), reward_err)

@@ -455,6 +455,12 @@ def _batch_step(
     return _BatchCarry(params, opt_state, carry.perm, carry.loss_sum + jnp.mean(losses))
 
 
+def _select_members(mask: Array, new: PyTree, old: PyTree) -> PyTree:
+    """Per member: ``new`` where ``mask [E] bool`` is set, else ``old`` (leaves ``[E, ...]``)."""
+    pick = lambda n, o: jnp.where(mask.reshape(mask.shape + (1,) * (n.ndim - 1)), n, o)
+    return jax.tree.map(pick, new, old)
+
+
 def _epoch(
     model_config: ens.EnsembleConfig,
     train_config: TrainConfig,
@@ -464,7 +470,7 @@ def _epoch(
     c: _EpochCarry,
 ) -> _EpochCarry:
     """One epoch: the minibatches in a fresh random order, then validation and bookkeeping."""
-    tc, e = train_config, model_config.num_members
+    tc = train_config
     t = data.xn.shape[0]
     pos = jnp.arange(t)
     padded = -(-t // tc.batch_size) * tc.batch_size
@@ -478,7 +484,6 @@ def _epoch(
     err = _validate(model_config, data, inner.params)  # [E]
     better = err < c.best_err
     ref, since = patience_update(c.ref_err, c.since, err, tc.improvement_threshold)
-    pick = lambda new, old: jnp.where(better.reshape((e,) + (1,) * (new.ndim - 1)), new, old)
     i = c.epoch
     mean_loss = inner.loss_sum / jnp.maximum(data.num_batches, 1)
     diverged = ~jnp.isfinite(mean_loss) | ~jnp.all(jnp.isfinite(err))
@@ -488,7 +493,7 @@ def _epoch(
         ref_err=ref,
         params=inner.params,
         opt_state=inner.opt_state,
-        best_params=jax.tree.map(pick, inner.params, c.best_params),
+        best_params=_select_members(better, inner.params, c.best_params),
         best_err=jnp.where(better, err, c.best_err),
         best_epoch=jnp.where(better, i, c.best_epoch),
         train_loss=c.train_loss.at[i].set(mean_loss),
@@ -584,8 +589,7 @@ def train(
     if not fresh and tc.restart_above is not None:
         new = ens.init(mc, k_init).params
         restarted = ~(init_err <= tc.restart_above)  # a NaN error restarts too
-        pick = lambda n, o: jnp.where(restarted.reshape((e,) + (1,) * (n.ndim - 1)), n, o)
-        params = jax.tree.map(pick, new, params)
+        params = _select_members(restarted, new, params)
         init_err = jnp.where(restarted, _validate(mc, data, new), init_err)
     carry = _first_epoch_carry(tc, e, params, optimizer.init(params), init_err)
     carry = jax.lax.while_loop(
