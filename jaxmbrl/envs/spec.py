@@ -1,6 +1,7 @@
 """The environment layer's two records: what an environment *is* and what it *does*.
 
-* :class:`EnvSpec` (data, hashable): observation size, action space, episode length, name.
+* :class:`EnvSpec` (data, hashable): observation size, action space, episode length, action
+  repeat, name.
   It is made once from an environment, and everything above the environment layer
   (planners, models, agents) sizes itself from it, so no layer above imports an
   environment library.
@@ -8,7 +9,7 @@
   ``oracle_objective`` and the known reward and termination functions -- one environment
   family's dynamics behind one interface. One adapter per family builds both
   (:func:`jaxmbrl.envs.gymnax_adapter.load` for gymnax and user environments with gymnax's
-  interface).
+  interface, :mod:`jaxmbrl.envs.brax_style` for MuJoCo Playground and Brax).
 """
 
 from __future__ import annotations
@@ -38,17 +39,28 @@ class EnvSpec:
       obs_dim: ``O``, the flat observation size.
       action: the :class:`~jaxmbrl.types.ActionSpace` (bounds or ``D``).
       episode_length: ``T``, real steps per episode (the environment's time limit unless
-        overridden).
+        overridden). A real step is one call of ``Environment.step``, which with an action
+        repeat is ``action_repeat`` steps of the underlying environment.
+      action_repeat: how many underlying steps one ``Environment.step`` applies its action
+        for (>= 1; 1 means none). Recorded for results; the ``Environment`` already does it.
+      ctrl_dt: seconds of simulated time per underlying step, when the family knows it
+        (MuJoCo Playground, Brax), else ``None``; a real step lasts
+        ``action_repeat * ctrl_dt``.
     """
 
     name: str
     obs_dim: int
     action: ActionSpace
     episode_length: int
+    action_repeat: int = 1
+    ctrl_dt: float | None = None
 
     def __post_init__(self):
         validation.check_positive_int("obs_dim", self.obs_dim)
         validation.check_positive_int("episode_length", self.episode_length)
+        validation.check_positive_int("action_repeat", self.action_repeat)
+        if self.ctrl_dt is not None:
+            validation.check_positive_float("ctrl_dt", self.ctrl_dt)
         if not isinstance(self.action, ActionSpace):
             raise ValueError(f"action must be an ActionSpace, got {type(self.action).__name__}")
 
