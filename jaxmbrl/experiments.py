@@ -18,8 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmbrl import envs, runner
+from jaxmbrl import envs, mpc, runner
 from jaxmbrl.agents import pets as pets_lib
+from jaxmbrl.envs.host import no_oracle_message, steps_on_host
 
 
 def config_record(config: Any) -> Any:
@@ -66,12 +67,21 @@ def _compiled_pets(config: pets_lib.PETSConfig, progress: bool):
 
     The functions that replace the state donate it: the buffer and the model are updated in
     place on the device instead of being copied. The oracle episode only reads it.
+
+    An environment that steps on the host gets :func:`_host_episodes` instead (the same
+    signatures; no oracle episode: ``None``).
     """
     env = envs.load(config.env_name, config.episode_length)  # once, for both uses below
     pets = pets_lib.make_pets(config, env)
     spec = env[0]
     channel = ProgressChannel()
-    planned = functools.partial(pets.planned_episode, progress=channel.report if progress else None)
+    report = channel.report if progress else None
+    init = jax.jit(jax.vmap(pets.init))
+    train_model = jax.jit(jax.vmap(pets.train_model), donate_argnums=0)
+    if steps_on_host(env[1]):
+        random_episode, planned = _host_episodes(config, env, report)
+        return channel, (init, random_episode, train_model, None, planned)
+    planned = functools.partial(pets.planned_episode, progress=report)
 
     def counted(episode_fn):
         """``state -> (state, record, dropped [] int32)``: the episode and what it dropped."""
@@ -83,12 +93,59 @@ def _compiled_pets(config: pets_lib.PETSConfig, progress: bool):
         return run
 
     return channel, (
-        jax.jit(jax.vmap(pets.init)),
+        init,
         jax.jit(jax.vmap(counted(pets.random_episode)), donate_argnums=0),
-        jax.jit(jax.vmap(pets.train_model), donate_argnums=0),
+        train_model,
         jax.jit(jax.vmap(pets.oracle_episode)),
         jax.jit(jax.vmap(counted(planned)), donate_argnums=0),
     )
+
+
+def _host_episodes(config: pets_lib.PETSConfig, env, report):
+    """``(random_episode, planned_episode)`` for an environment that steps on the host, each
+    ``state [S] -> (state, record, dropped [S])`` as :func:`_compiled_pets`'s.
+
+    An episode is a Python loop over real steps (:func:`jaxmbrl.mpc.host_episode`) between
+    two compiled, seed-vmapped calls (the episode's keys; the buffer update); every step
+    plans for all seeds in one compiled call, traced once per policy. One environment
+    instance per seed is made on first use and kept. ``report`` gets the planned episodes'
+    progress.
+    """
+    spec, host = env
+    parts = pets_lib.make_host_episodes(config, env)
+    start = jax.jit(jax.vmap(parts.start))
+
+    def finish_counted(state, record):
+        return parts.finish(state, record), pets_lib.episode_data(spec, record)[2]
+
+    finish = jax.jit(jax.vmap(finish_counted), donate_argnums=0)
+    instances = []  # one host environment per seed, made on first use
+
+    def episode(policy: pets_lib.HostPolicy, progress):
+        init_plan, act = jax.jit(jax.vmap(policy.init)), jax.jit(jax.vmap(policy.act))
+
+        def run(state):
+            reset_seeds, step_keys = start(state)
+            seeds = [int(s) for s in np.asarray(reset_seeds)]
+            instances.extend(host.make() for _ in range(len(seeds) - len(instances)))
+            # The initial plan is a constant, which jit returns uncommitted; placed like the
+            # seeds' keys, it enters ``act`` as every later plan does, so the first step
+            # does not compile a second program.
+            plan = jax.device_put(init_plan(state), state.key.sharding)
+            record = mpc.host_episode(
+                instances[: len(seeds)],
+                lambda plan, obs, keys: act(state, plan, obs, keys),
+                plan,
+                seeds,
+                step_keys,
+                progress=progress,
+            )
+            state, dropped = finish(state, record)
+            return state, record, dropped
+
+        return run
+
+    return episode(parts.random, None), episode(parts.planned, report)
 
 
 def _stop_if(bad: Any, seeds: list[int], where: str, message: str) -> None:
@@ -179,6 +236,8 @@ def pets_experiment(
     channel, (init, random_episode, train_model, oracle_episode, planned) = _compiled_pets(
         config, progress
     )
+    if oracle and oracle_episode is None:
+        raise ValueError(no_oracle_message(config.env_name, "the oracle baseline"))
     length = setup.env.episode_length
     outputs = [f"obs[{i}]" for i in range(setup.env.obs_dim)]
     outputs += ["reward"] if setup.learned_reward else []
@@ -260,6 +319,10 @@ def pets_experiment(
             "learned_reward": setup.learned_reward,
             "model_outputs": outputs,
             "episode_length": length,
+            "action_repeat": setup.env.action_repeat,
+            "action_bounds": None
+            if setup.env.action.is_discrete
+            else {"low": list(setup.env.action.low), "high": list(setup.env.action.high)},
             "planner_resolved": type(setup.planner_config).__name__,
         },
         warmup_metrics=PETS_WARMUP_METRICS,

@@ -14,17 +14,23 @@ and random episodes, the examples and a user's own loop are all built from it.
 
 Everything is pure: :func:`episode` can be ``jit``-ed and ``vmap``-ed (:func:`run_seeds`
 maps :func:`run_episode` over a batch of keys, so ``S`` seeds compile to one program).
+The one exception is :func:`host_episode`, for environments that step on the host
+(:mod:`jaxmbrl.envs.host`): a Python loop over real steps whose planning half
+(:func:`plan_step`, the first half of :func:`mpc_step`) is one compiled call per step for
+all seeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
+from jaxmbrl.envs.host import HostEnv
 from jaxmbrl.envs.spec import Environment
 from jaxmbrl.planners.base import PlanInfo, Planner
 from jaxmbrl.types import Array, Objective, PRNGKey, PyTree
@@ -104,6 +110,40 @@ def _flat_unless(ok: Array, objective: Objective) -> Objective:
     return flat_or_objective
 
 
+def plan_step(
+    planner: Planner,
+    make_objective: ObjectiveFactory | None,
+    env_state: PyTree,
+    obs: Array,
+    plan_state: PyTree,
+    key: PRNGKey,
+) -> tuple[Array, PyTree, PlanInfo]:
+    """The planning half of :func:`mpc_step`: plan from ``obs`` (the plan is not shifted).
+
+    A non-finite ``obs`` plans with a flat objective and records a NaN imagined return (see
+    :func:`mpc_step`). Both the compiled episode and the host loop (:func:`host_episode`)
+    plan through this function.
+
+    Args:
+      planner: any :class:`~jaxmbrl.planners.base.Planner`.
+      make_objective: ``(env_state, obs) -> objective``, or ``None``.
+      env_state: the environment's state (``None`` for a host environment).
+      obs: ``[O]`` the current real observation.
+      plan_state: the planner's state (warm-started).
+      key: consumed by the planner.
+
+    Returns:
+      ``(action [A] float32 or [] int32, plan_state (not shifted), PlanInfo)``.
+    """
+    obs_ok = jnp.all(jnp.isfinite(obs))
+    objective = None
+    if make_objective is not None:
+        objective = _flat_unless(obs_ok, make_objective(env_state, obs))
+    action, plan_state, info = planner.plan(plan_state, key, objective)
+    info = info.replace(expected_return=jnp.where(obs_ok, info.expected_return, jnp.nan))
+    return action, plan_state, info
+
+
 def mpc_step(
     env: Environment,
     planner: Planner,
@@ -132,12 +172,9 @@ def mpc_step(
       ``(carry after the step, the step's outputs)``; the reward is ``0`` once not alive.
     """
     k_act, k_env = jax.random.split(key)
-    obs_ok = jnp.all(jnp.isfinite(carry.obs))
-    objective = None
-    if make_objective is not None:
-        objective = _flat_unless(obs_ok, make_objective(carry.env_state, carry.obs))
-    action, plan_state, info = planner.plan(carry.plan_state, k_act, objective)
-    info = info.replace(expected_return=jnp.where(obs_ok, info.expected_return, jnp.nan))
+    action, plan_state, info = plan_step(
+        planner, make_objective, carry.env_state, carry.obs, carry.plan_state, k_act
+    )
     next_obs, env_state, reward, done = env.step(k_env, carry.env_state, action)
     reward = jnp.where(carry.alive, reward, 0.0)
     out = _Step(carry.obs, action, reward, next_obs, carry.alive, info, carry.env_state)
@@ -275,6 +312,92 @@ def run_seeds(env: Environment, planner: Planner, keys: PRNGKey, **kwargs) -> Ep
     return jax.vmap(lambda k: run_episode(env, planner, k, **kwargs))(keys)
 
 
+HostAct = Callable[[PyTree, Array, PRNGKey], tuple[Array, PyTree, PlanInfo]]
+"""``(plan_state, obs [S, O] float32, keys [S]) -> (actions [S, A] or [S], plan_state,
+PlanInfo [S])``: one real step's planning for ``S`` seeds -- :func:`plan_step` then the
+planner's shift, vmapped and jitted by the caller, so that it compiles once."""
+
+HostProgress = Callable[[int, int, float], None]
+"""``(seed index, t, running_return) -> None``, called on the host after every real step."""
+
+
+def host_episode(
+    envs: Sequence[HostEnv],
+    act: HostAct,
+    plan_state: PyTree,
+    reset_seeds: Sequence[int],
+    step_keys: PRNGKey,
+    *,
+    progress: HostProgress | None = None,
+) -> EpisodeRecord:
+    """One episode of ``S`` environments that step on the host, planned on the device.
+
+    The host counterpart of :func:`episode`, over seeds at once: environment ``s`` resets
+    from ``reset_seeds[s]``; then every real step is one call of ``act`` for all seeds (the
+    planner and the model stay compiled) and one ``step`` of each environment in Python.
+    An environment that terminated or truncated is not stepped again: its later steps
+    repeat its last observation with reward ``0`` and ``alive`` False (as a terminated
+    gymnax environment's masked steps). Once every environment is done the loop ends; the
+    steps not run are recorded the same way, with zero actions and plans and NaN imagined
+    returns.
+
+    Args:
+      envs: ``S`` host environments (:class:`~jaxmbrl.envs.host.HostEnv`).
+      act: the compiled planning call (:data:`HostAct`).
+      plan_state: the planner's initial state, with a leading ``[S]`` axis.
+      reset_seeds: ``S`` non-negative ints, one per environment.
+      step_keys: ``[S, T]`` one key per seed and step (``act`` consumes ``step_keys[:, t]``).
+      progress: optional :data:`HostProgress`.
+
+    Returns:
+      An :class:`EpisodeRecord` with ``[S, T]`` leading axes (``env_states`` is ``None``).
+    """
+    num_seeds, num_steps = step_keys.shape[:2]
+    obs = np.stack([env.reset(seed) for env, seed in zip(envs, reset_seeds, strict=True)])
+    obs = obs.astype(np.float32).reshape(num_seeds, -1)
+    observations = np.repeat(obs[:, None], num_steps, axis=1)  # [S, T, O]
+    next_observations = observations.copy()
+    rewards = np.zeros((num_seeds, num_steps), np.float32)
+    alive = np.zeros((num_seeds, num_steps), bool)
+    expected = np.full((num_seeds, num_steps), np.nan, np.float32)
+    actions = solutions = None  # [S, T, ...], shaped by the first plan
+    live = np.ones(num_seeds, bool)
+    for t in range(num_steps):
+        if not live.any():
+            observations[:, t:] = next_observations[:, t:] = obs[:, None]
+            break
+        action, plan_state, info = act(plan_state, obs, step_keys[:, t])
+        action, solution, expected[:, t] = jax.device_get(
+            (action, info.solution, info.expected_return)
+        )
+        if actions is None:
+            actions = np.zeros((num_seeds, num_steps, *action.shape[1:]), action.dtype)
+            solutions = np.zeros((num_seeds, num_steps, *solution.shape[1:]), solution.dtype)
+        actions[:, t], solutions[:, t], alive[:, t] = action, solution, live
+        observations[:, t] = obs
+        obs = obs.copy()
+        for s in np.flatnonzero(live):
+            next_obs, rewards[s, t], terminated, truncated = envs[s].step(action[s])
+            obs[s] = np.asarray(next_obs, np.float32).reshape(-1)
+            live[s] = not (terminated or truncated)
+        next_observations[:, t] = obs
+        if progress is not None:
+            running = rewards[:, : t + 1].sum(axis=1)  # [S]
+            for s in range(num_seeds):
+                progress(s, t, float(running[s]))
+    return EpisodeRecord(
+        observations=jnp.asarray(observations),
+        actions=jnp.asarray(actions),
+        rewards=jnp.asarray(rewards),
+        next_observations=jnp.asarray(next_observations),
+        alive=jnp.asarray(alive),
+        expected_returns=jnp.asarray(expected),
+        solutions=jnp.asarray(solutions),
+        episode_return=jnp.asarray(rewards.sum(axis=1)),
+        length=jnp.asarray(alive.sum(axis=1), jnp.int32),
+    )
+
+
 class _NoPlan(NamedTuple):
     """The random planner's (empty) plan state."""
 
@@ -297,11 +420,15 @@ def random_planner(sample_action: Callable[[PRNGKey], Array]) -> Planner:
 __all__ = [
     "EpisodeCarry",
     "EpisodeRecord",
+    "HostAct",
+    "HostProgress",
     "ObjectiveFactory",
     "ProgressHook",
     "episode",
+    "host_episode",
     "mpc_step",
     "oracle",
+    "plan_step",
     "random_planner",
     "rescore",
     "run_episode",

@@ -19,6 +19,11 @@ replay buffer, every planned episode
 purejaxrl's ``make_train``). :func:`pets_setup` gives the data they were built from.
 Progress, checkpoints and results files are the experiment runner's job
 (:mod:`jaxmbrl.runner`, :mod:`jaxmbrl.experiments`).
+
+An environment that steps on the host (:mod:`jaxmbrl.envs.host`, e.g.
+``gymnasium:Pendulum-v1``) cannot run inside a compiled episode: :func:`make_host_episodes`
+splits the random and planned episodes around it -- the same keys, planning step and buffer
+update -- and a Python loop steps it in between (:func:`jaxmbrl.mpc.host_episode`).
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ from flax import struct
 
 from jaxmbrl import buffer as rb
 from jaxmbrl import envs, mpc
+from jaxmbrl.envs.host import HostEnvironment, steps_on_host
 from jaxmbrl.envs.spec import Environment, EnvSpec
 from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import training
 from jaxmbrl.models.spec import ModelSpec
 from jaxmbrl.planners import registry
+from jaxmbrl.planners.base import PlanInfo
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
-from jaxmbrl.types import ActionSpace, Array, Objective, PRNGKey
+from jaxmbrl.types import ActionSpace, Array, Objective, PRNGKey, PyTree
 from jaxmbrl.validation import check_choice, check_positive_int
 
 
@@ -308,7 +315,11 @@ class PETS(NamedTuple):
     run_experiment: Callable[[PRNGKey], tuple[PETSState, ExperimentRecord]]
 
 
-def _load(config: PETSConfig) -> tuple[EnvSpec, Environment]:
+AnyEnv = tuple[EnvSpec, Environment | HostEnvironment]
+"""What an environment loads as: its spec and its functions (compiled or on the host)."""
+
+
+def _load(config: PETSConfig) -> AnyEnv:
     return envs.load(config.env_name, config.episode_length)
 
 
@@ -325,7 +336,7 @@ def _planner_spec(config: PETSConfig, action: ActionSpace) -> registry.PlannerSp
     return config.planner.replace(**dict.fromkeys(_CONTINUOUS_ONLY_OPTIONS))
 
 
-def pets_setup(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None) -> PETSSetup:
+def pets_setup(config: PETSConfig, env: AnyEnv | None = None) -> PETSSetup:
     """Resolve ``config`` against its environment (loaded by name unless ``env`` is given).
 
     Raises:
@@ -390,7 +401,9 @@ def _train_on_buffer(
     )
 
 
-def _objective_factory(config: PETSConfig, setup: PETSSetup, functions: Environment):
+def _objective_factory(
+    config: PETSConfig, setup: PETSSetup, functions: Environment | HostEnvironment
+):
     """``(model, obs [O]) -> objective``: particle rollouts through the model, with the known
     reward and termination unless the reward is learned."""
     reward_fn, termination_fn = functions.reward_fn, functions.termination_fn
@@ -459,6 +472,27 @@ def episode_data(spec: EnvSpec, record: mpc.EpisodeRecord) -> tuple[dict[str, Ar
     keep = record.alive & finite
     dropped = jnp.sum(record.alive & ~finite).astype(jnp.int32)
     return items, keep, dropped
+
+
+def _episode_keys(spec: EnvSpec, state: PETSState) -> tuple[PRNGKey, PRNGKey, PRNGKey]:
+    """``(next_key, reset_key, step_keys [T])``: one real episode's keys from ``state.key``."""
+    key, k_reset, k_loop = jax.random.split(state.key, 3)
+    return key, k_reset, jax.random.split(k_loop, spec.episode_length)
+
+
+def _add_episode(
+    spec: EnvSpec, state: PETSState, key: PRNGKey, record: mpc.EpisodeRecord
+) -> PETSState:
+    """``state`` after a real episode: its transitions added (through the buffer's door,
+    :func:`episode_data`), ``key`` the next key, the episode counted."""
+    items, keep, _ = episode_data(spec, record)
+    buffer = rb.add_batch(state.buffer, items, mask=keep)
+    return state.replace(buffer=buffer, key=key, episode=state.episode + 1)
+
+
+def _model_objective(objective, state: PETSState) -> mpc.ObjectiveFactory:
+    """``(env_state, obs) -> objective`` through ``state``'s model (and reward model)."""
+    return lambda env_state, obs: objective(state.model, obs, state.reward_model)
 
 
 def _progress_hook(progress, seed_id: Array) -> mpc.ProgressHook | None:
@@ -574,15 +608,18 @@ def _experiment_fn(config: PETSConfig, spec: EnvSpec, pets: PETS):
     return run_experiment
 
 
-def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None) -> PETS:
+def make_pets(config: PETSConfig, env: AnyEnv | None = None) -> PETS:
     """Build the PETS functions for ``config`` (see :class:`PETS`).
 
     Args:
       config: the experiment.
-      env: ``(EnvSpec, Environment)`` to use instead of loading ``config.env_name``.
+      env: ``(EnvSpec, Environment)`` to use instead of loading ``config.env_name``. With a
+        :class:`~jaxmbrl.envs.host.HostEnvironment` only ``init``, ``train_model`` and
+        ``objective`` work; the episodes are :func:`make_host_episodes`'s.
 
     Raises:
-      ValueError: as :func:`pets_setup`.
+      ValueError: as :func:`pets_setup`; an episode function called with a host
+        environment.
     """
     spec, functions = env = env or _load(config)
     setup = pets_setup(config, env)
@@ -592,22 +629,23 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
     def real_episode(state, episode_planner, make_objective, progress=None):
         """One real episode from ``state``'s key: the new state (key advanced, transitions
         added) and the record."""
-        key, k_reset, k_loop = jax.random.split(state.key, 3)
-        steps = jax.random.split(k_loop, spec.episode_length)
+        if steps_on_host(functions):
+            raise ValueError(
+                f"{spec.name} steps on the host: its episodes cannot be compiled; run them "
+                "with make_host_episodes (jaxmbrl.experiments does)"
+            )
+        key, k_reset, steps = _episode_keys(spec, state)
         hook = _progress_hook(progress, state.seed_id)
         record = mpc.episode(
             functions, episode_planner, make_objective, k_reset, steps, progress=hook
         )
-        items, keep, _ = episode_data(spec, record)
-        buffer = rb.add_batch(state.buffer, items, mask=keep)
-        return state.replace(buffer=buffer, key=key, episode=state.episode + 1), record
+        return _add_episode(spec, state, key, record), record
 
     def random_episode(state: PETSState):
         return real_episode(state, mpc.random_planner(functions.sample_action), None)
 
     def planned_episode(state: PETSState, progress=None):
-        make_objective = lambda env_state, obs: objective(state.model, obs, state.reward_model)
-        return real_episode(state, planner, make_objective, progress)
+        return real_episode(state, planner, _model_objective(objective, state), progress)
 
     def oracle_episode(state: PETSState) -> mpc.EpisodeRecord:
         """The episode :func:`planned_episode` would run from ``state`` (same start state,
@@ -627,15 +665,98 @@ def make_pets(config: PETSConfig, env: tuple[EnvSpec, Environment] | None = None
     return pets._replace(run_experiment=_experiment_fn(config, spec, pets))
 
 
+class HostPolicy(NamedTuple):
+    """How one kind of real episode acts when the environment steps on the host (functions
+    only, of one seed's :class:`PETSState`: vmap and jit them).
+
+    Attributes:
+      init: ``state -> plan_state``: the planner's state at the start of an episode.
+      act: ``(state, plan_state, obs [O], step_key) -> (action, plan_state, PlanInfo)``: one
+        real step's planning from ``obs`` (:func:`jaxmbrl.mpc.plan_step` with the key the
+        compiled step would plan with), the plan already shifted; ``action`` is
+        ``[A] float32`` or ``[] int32``.
+    """
+
+    init: Callable[[PETSState], PyTree]
+    act: Callable[[PETSState, PyTree, Array, PRNGKey], tuple[Array, PyTree, PlanInfo]]
+
+
+class HostEpisodes(NamedTuple):
+    """PETS's real episodes split around an environment that steps on the host (functions
+    only, of one seed's state: vmap and jit them; :func:`jaxmbrl.mpc.host_episode` runs the
+    loop in between, as :mod:`jaxmbrl.experiments` does).
+
+    Attributes:
+      start: ``state -> (reset_seed [] uint32, step_keys [T])``: the episode's keys, drawn
+        from ``state.key`` as the compiled episode draws them (the reset key's bits seed the
+        environment).
+      random: the random policy (``sample_action``), as :attr:`PETS.random_episode`.
+      planned: MPC through the state's model, as :attr:`PETS.planned_episode`.
+      finish: ``(state, record) -> state``: after the episode (``record`` without a seed
+        axis), as after a compiled one: transitions added through the buffer's door, the
+        key advanced, the episode counted.
+    """
+
+    start: Callable[[PETSState], tuple[Array, PRNGKey]]
+    random: HostPolicy
+    planned: HostPolicy
+    finish: Callable[[PETSState, mpc.EpisodeRecord], PETSState]
+
+
+def make_host_episodes(config: PETSConfig, env: AnyEnv | None = None) -> HostEpisodes:
+    """PETS's episodes for an environment that steps on the host (see :class:`HostEpisodes`;
+    ``init`` and ``train_model`` are :func:`make_pets`'s).
+
+    Args:
+      config: the experiment.
+      env: ``(EnvSpec, HostEnvironment)`` to use instead of loading ``config.env_name``.
+
+    Raises:
+      ValueError: as :func:`pets_setup`.
+    """
+    spec, functions = env = env or _load(config)
+    setup = pets_setup(config, env)
+    planner, _ = registry.build(_planner_spec(config, spec.action), spec.action)
+    objective = _objective_factory(config, setup, functions)
+
+    def policy(episode_planner, objective_of) -> HostPolicy:
+        def act(state, plan_state, obs, key):
+            k_act, _ = jax.random.split(key)  # as mpc_step: (planner's key, environment's)
+            action, plan_state, info = mpc.plan_step(
+                episode_planner, objective_of(state), None, obs, plan_state, k_act
+            )
+            return action, episode_planner.shift(plan_state), info
+
+        return HostPolicy(init=lambda state: episode_planner.init(), act=act)
+
+    def start(state: PETSState):
+        _, k_reset, steps = _episode_keys(spec, state)
+        return jax.random.bits(k_reset, (), jnp.uint32), steps
+
+    def finish(state: PETSState, record: mpc.EpisodeRecord) -> PETSState:
+        key, _, _ = _episode_keys(spec, state)
+        return _add_episode(spec, state, key, record)
+
+    return HostEpisodes(
+        start=start,
+        random=policy(mpc.random_planner(functions.sample_action), lambda state: None),
+        planned=policy(planner, functools.partial(_model_objective, objective)),
+        finish=finish,
+    )
+
+
 __all__ = [
     "PETS",
     "PRESETS",
     "ExperimentRecord",
+    "HostEpisodes",
+    "HostPolicy",
     "PETSConfig",
     "PETSSetup",
     "PETSState",
     "episode_data",
     "learned_reward_fn",
+    "make_host_episodes",
     "make_pets",
     "pets_setup",
 ]

@@ -257,6 +257,14 @@ def orbax_errors_unlogged() -> Iterator[None]:
         logger.removeFilter(keep)
 
 
+def require_jax_env(name: str, env: Any, what: str) -> None:
+    """A usage error when ``env`` steps on the host: ``what`` needs its true dynamics."""
+    from jaxmbrl.envs.host import no_oracle_message, steps_on_host
+
+    if steps_on_host(env):
+        raise UsageError(no_oracle_message(name, what))
+
+
 def load_env(name: str, steps: int | None):
     """``jaxmbrl.envs.load(name, steps)``, with failures as one-line usage errors."""
     from jaxmbrl import envs

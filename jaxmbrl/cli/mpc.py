@@ -64,6 +64,7 @@ def _planner(args: argparse.Namespace, spec):
 
 def run(args: argparse.Namespace) -> int:
     spec, env = common.load_env(args.env, args.steps)
+    common.require_jax_env(args.env, env, "jaxmbrl mpc (planning with the true dynamics)")
     planner_spec, planner, planner_config = _planner(args, spec)
     out = common.prepare_out(args.out)
 

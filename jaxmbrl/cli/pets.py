@@ -137,7 +137,9 @@ def pets_config(args: argparse.Namespace):
     from jaxmbrl.agents.pets import PETSConfig
 
     base = PETSConfig.preset(args.preset)
-    spec, _ = common.load_env(args.env, args.steps)
+    spec, env = common.load_env(args.env, args.steps)
+    if args.oracle:
+        common.require_jax_env(args.env, env, "--oracle")
     planner = common.planner_spec(base.planner, args, spec.action.is_discrete)
     preset, replace = args.preset, dataclasses.replace
     model_given = _given(args, MODEL_FLAGS)
