@@ -205,7 +205,7 @@ def test_planner_without_elites_records_no_elites(tmp_path, monkeypatch):
     config = json.loads((out / "results.json").read_text())["config"]
     assert config["planner"] == {
         "name": "mppi",
-        "horizon": 30,
+        "horizon": 40,
         "options": {"num_samples": 10, "num_iterations": 2},
     }  # the default preset's, without options MPPI does not take
 
@@ -229,7 +229,11 @@ def test_planner_without_elites_records_no_elites(tmp_path, monkeypatch):
         (["--env", "CartPole-v1", "--planner", "mppi"], "'mppi' is not available"),
         (["--env", "Pendulum-v1", "--planner-opt", "nosuch=1"], "does not take nosuch"),
         (["--env", "Pendulum-v1", "--planner-opt", "temperature"], "NAME=VALUE"),
-        (["--env", "Pendulum-v1", "--planner-opt", "temperature=-1"], "temperature must be"),
+        (
+            ["--env", "Pendulum-v1", "--planner", "mppi", "--planner-opt", "temperature=-1"],
+            "temperature must be",
+        ),
+        (["--env", "Pendulum-v1", "--planner-opt", "temperature=0.5"], "does not take temperature"),
         (["--env", "Pendulum-v1", "--population", "8", "--planner-opt", "num_samples=9"], "both"),
         (["--env", "Pendulum-v1", "--planner", "mppi", "--elites", "3"], "--elites"),
         (["--env", "Pendulum-v1", "--propagation", "ts2"], "--propagation"),
@@ -325,7 +329,7 @@ def test_default_planner_follows_the_action_space(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(experiments, "run_pets", fake)
-    for env, expected in [("CartPole-v1", "cem"), ("Pendulum-v1", "mppi")]:
+    for env, expected in [("CartPole-v1", "cem"), ("Pendulum-v1", "icem")]:
         code = cli.main(["pets", "--env", env, "--out", str(tmp_path / env), "--no-progress"])
         assert code == 130 and seen["planner"] == expected
     assert pets_setup(PETSConfig(env_name="CartPole-v1")).model_config.action_dim == 2

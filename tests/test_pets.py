@@ -208,10 +208,10 @@ def test_planner_options_are_checked_against_the_chosen_planner():
     assert (config.temperature, config.noise_sigma) == (0.3, 0.5)
 
 
-def test_auto_planner_is_mppi_for_boxes_and_cem_for_discrete_actions():
+def test_auto_planner_is_icem_for_boxes_and_cem_for_discrete_actions():
     auto = PlannerSpec("auto", horizon=5, options={"num_samples": 64, "num_iterations": 2})
     config = dataclasses.replace(TINY, planner=auto)
-    assert type(pets_setup(config).planner_config).__name__ == "MPPIConfig"
+    assert type(pets_setup(config).planner_config).__name__ == "ICEMConfig"
     discrete = dataclasses.replace(config, env_name="CartPole-v1")
     assert type(pets_setup(discrete).planner_config).__name__ == "DiscreteCEMConfig"
 
@@ -252,12 +252,12 @@ def test_presets_give_the_configurations_they_always_gave():
     default = PETSConfig.preset("default")
     assert default == PETSConfig()
     assert default.planner == PlannerSpec(
-        "auto", horizon=30, options={"num_samples": 100, "num_iterations": 2}
+        "auto", horizon=40, options={"num_samples": 100, "num_iterations": 2}
     )
     assert default.rollout == RolloutConfig(num_particles=1, propagation="expectation")
     assert default.model == ModelSpec(num_members=5, num_elites=3, hidden_sizes=(64, 64))
     assert default.train == TrainConfig(
-        max_epochs=1000, max_steps=500, patience=30, learning_rate=1e-3, restart_above=0.25
+        max_epochs=1000, max_steps=1000, patience=30, learning_rate=1e-3, restart_above=0.25
     )
     assert default.reward_model == "separate" and config.reward_model == "joint"
     assert not default.reinit_model

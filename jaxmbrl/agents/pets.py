@@ -55,38 +55,45 @@ from jaxmbrl.validation import check_choice, check_positive_int
 class PETSConfig:
     """Everything one PETS experiment needs (hashable; static under ``jit``).
 
-    The defaults learn Pendulum-v1 to the level of planning with the true dynamics and keep
-    a 5-seed, 10-episode run near two minutes on a 2-core CPU (AMD EPYC: 120 s with the
-    oracle episodes, against 11.5 minutes for the earlier defaults: MPPI H 40, 200 x 3,
-    3 x 128 members retrained from scratch to convergence). How they were chosen (AMD EPYC,
-    2 cores; ``benchmarks/tune_pets.py``, ``benchmarks/bench_train_schedule.py``, and
-    ``jaxmbrl mpc``):
+    The defaults come within about 15 of the optimal return on Pendulum-v1 by the eighth
+    planned episode and keep a 5-seed, 10-episode run near a minute and a half on a 2-core
+    CPU (AMD EPYC, Zen 5: 83 s for ``jaxmbrl pets --env Pendulum-v1 --episodes 10 --seeds 5
+    --oracle``; in one process 77 s against 52 s for the previous defaults, MPPI H 30 with
+    500 training steps; on an earlier AMD EPYC those took 104 s, and the defaults before
+    2026-11-28, MPPI H 40, 200 x 3 with 3 x 128 members retrained from scratch, 11.5 min).
+    How they were chosen (AMD EPYC, 2 cores; ``benchmarks/tune_pets.py``,
+    ``benchmarks/bench_train_schedule.py``; the optimum by dynamic programming, as recorded
+    in ``docs/measurements/2026-12-02``):
 
-    * the planner, not the model, limits the return: with these defaults the last three
-      episodes of 5 seeds averaged -180.0 against -178.7 for the same planner with the true
-      dynamics from the same start states. With the true dynamics on 30 start states
-      (``jaxmbrl mpc --env Pendulum-v1 --seeds 30 --episodes 1``), MPPI at H 30, 100 x 2
-      (6,000 model calls per step) scored -169.7, MPPI H 30, 200 x 3 (18,000) -168.6, MPPI
-      H 40, 200 x 3 (24,000; the earlier default) -180.3, iCEM H 40, 200 x 3 -167.5, CEM
-      H 30, 200 x 3 -172.1, and iCEM H 60, 1000 x 10 (600,000) -160.5: the cheapest setting
-      loses nothing that more compute recovers;
+    * the planner: iCEM at H 40, 100 x 2 (190 candidates per call, 7,600 model steps; the
+      registry's ``"auto"``). With the true dynamics on 150 start states it lost 5.9 per
+      episode to the optimal return (mean -141.5 against -135.5), against 15.9 for MPPI at
+      H 30, 100 x 2 (6,000 model steps, the default until 2026-12-02), 11.2 for iCEM at H 50
+      and 4.8 for iCEM at H 40, 100 x 3 (1.5x the compute). With PETS, 10 seeds, last three
+      episodes: seeds 0-9 -172.5 (worst seed -259.3; the optimum on those 30 start states is
+      -158.5) against -180.2 (worst -282.9) for MPPI H 30 with 500 training steps; seeds
+      10-19 -140.9 (worst -244.9) against -160.4 (worst -408.3);
     * two hidden layers of 64 plan as well as three of 128 (last three episodes -180.0
       against -179.0, same seeds) at 2.4x less wall time;
     * ``expectation`` propagation (the elites' mean prediction) learned as well as TS1 with
       8 particles at 4.5x less planning time; Pendulum is deterministic;
-    * training continues the previous ensemble for a budget of 500 minibatch steps
+    * training continues the previous ensemble for a budget of 1,000 minibatch steps
       (``max_steps``) instead of retraining from scratch, so its cost per episode stays
-      flat as data grows (about 3.7 s per episode for 5 seeds, against 18-76 s), at the same
-      or lower error (see ``reinit_model``); a member whose error on the new data is above
-      0.25 before the call restarts from fresh parameters (``restart_above``): on
-      Pendulum-v1 continued members start each call at 0.005-0.07 and never restart, on
-      Reacher-misc (a goal per episode) members trained on one goal start at about 1.0 and
-      do not recover by continuing;
+      flat as data grows (500 steps took about 3.7 s per episode for 5 seeds, against 18-76
+      s from scratch), at the same or lower error (see ``reinit_model``); with iCEM's longer
+      horizon, 1,000 steps rather than 500 gave -172.5 rather than -180.6 on seeds 0-9; a
+      member whose error on the new data is above 0.25 before the call restarts from fresh
+      parameters (``restart_above``): on Pendulum-v1 continued members start each call at
+      0.005-0.07 and never restart, on Reacher-misc (a goal per episode) members trained on
+      one goal start at about 1.0 and do not recover by continuing;
     * a learned reward is a separate ensemble ``r(obs, action, next_obs)``
       (``reward_model``).
 
     Attributes:
-      env_name: a gymnax id, ``"PointMass-v0"`` or ``"package.module:function"``.
+      env_name: a gymnax id, ``"PointMass-v0"``, ``"package.module:function"``, or a name
+        of another family: ``"playground:CartpoleSwingup"``, ``"brax:halfcheetah"`` (a
+        backend with ``@positional``), ``"gymnasium:HalfCheetah-v5"`` (stepped on the
+        host; see :func:`jaxmbrl.envs.load`).
       num_episodes: ``J``, planned (MPC) episodes after the random ones (>= 1).
       num_random_episodes: random-action episodes that seed the buffer (>= 1).
       episode_length: real steps per episode; ``None`` uses the environment's limit.
@@ -133,7 +140,7 @@ class PETSConfig:
     num_random_episodes: int = 1
     episode_length: int | None = None
     planner: registry.PlannerSpec = registry.PlannerSpec(
-        "auto", horizon=30, options={"num_samples": 100, "num_iterations": 2}
+        "auto", horizon=40, options={"num_samples": 100, "num_iterations": 2}
     )
     rollout: RolloutConfig = RolloutConfig(num_particles=1, propagation="expectation")
     model: ModelSpec = ModelSpec(num_members=5, num_elites=3, hidden_sizes=(64, 64))
@@ -143,7 +150,7 @@ class PETSConfig:
         num_members=3, num_elites=3, hidden_sizes=(64, 64), deterministic=True
     )
     train: training.TrainConfig = training.TrainConfig(
-        max_epochs=1000, max_steps=500, patience=30, learning_rate=1e-3, restart_above=0.25
+        max_epochs=1000, max_steps=1000, patience=30, learning_rate=1e-3, restart_above=0.25
     )
     reinit_model: bool = False
     planning_matmul_dtype: str = "float32"

@@ -8,8 +8,13 @@ A :class:`PlannerSpec` is a planner chosen by name with every option but the act
     planner, config = build(spec, ActionSpace.box([-2.0], [2.0]))
 
 Continuous and discrete action spaces have their own variants of ``"random"`` and ``"cem"``;
-``"auto"`` is MPPI for continuous and CEM for discrete actions. Library users who know their
+``"auto"`` is iCEM for continuous and CEM for discrete actions. Library users who know their
 planner call its factory directly (``jaxmbrl.planners.cem(CEMConfig(...))``).
+
+Why iCEM: with the true dynamics of Pendulum-v1 at equal compute, on 150 start states whose
+optimal returns are known (a dynamic-programming solution of the 200-step problem), iCEM at
+H 40, 100 x 2 lost 5.9 per episode to the optimum, MPPI at H 30, 100 x 2 15.9, MPPI at H 40
+24.0 and CEM at H 40 35.6 (AMD EPYC, ``docs/measurements/2026-12-02``).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ DISCRETE = {
     "random": (DiscreteRandomShootingConfig, discrete_random_shooting),
     "cem": (DiscreteCEMConfig, discrete_cem),
 }
-AUTO = {"continuous": "mppi", "discrete": "cem"}
+AUTO = {"continuous": "icem", "discrete": "cem"}
 # Fields that the action space sets; never options.
 _FROM_SPACE = ("horizon", "action_low", "action_high", "num_actions")
 
@@ -56,7 +61,7 @@ def planner_names(discrete: bool | None = None) -> tuple[str, ...]:
 
 
 def resolve(name: str, discrete: bool) -> str:
-    """The planner ``name`` stands for: ``"auto"`` becomes MPPI (continuous) or CEM
+    """The planner ``name`` stands for: ``"auto"`` becomes iCEM (continuous) or CEM
     (discrete); other names are checked against the action kind."""
     if name == "auto":
         return AUTO["discrete" if discrete else "continuous"]
@@ -82,7 +87,7 @@ class PlannerSpec:
     """A planner by name with every option but the action bounds (hashable, static).
 
     Attributes:
-      name: ``"auto"`` (MPPI for continuous, CEM for discrete actions), ``"random"``,
+      name: ``"auto"`` (iCEM for continuous, CEM for discrete actions), ``"random"``,
         ``"cem"``, ``"icem"`` or ``"mppi"`` (``"random"`` and ``"cem"`` for discrete actions).
       horizon: ``H``, imagined steps per candidate (>= 1).
       options: fields of the planner's config, e.g. ``{"num_samples": 200,
