@@ -123,6 +123,41 @@ def test_point_mass_learned_reward():
     assert err_x < 5e-3
 
 
+def test_reward_only_model_predicts_the_reward_alone():
+    """``reward_only``: one output, the reward; the observation passes through unchanged and
+    the validation error is the reward's alone (not averaged with the observation's)."""
+    obs, act, next_obs, reward = point_mass_data(jax.random.key(0), 2000)
+    both = jnp.concatenate([obs, next_obs], axis=-1)  # r(obs, action, next_obs) as in PETS
+    config = models.EnsembleConfig(
+        obs_dim=2,
+        action_dim=1,
+        num_members=2,
+        num_elites=1,
+        hidden_sizes=(64, 64),
+        deterministic=True,
+        learn_reward=True,
+        reward_only=True,
+    )
+    assert config.output_dim == 1
+    state, log = models.train(
+        config, POINT_MASS_TC, jax.random.key(1), None, both, act, both, reward
+    )
+    chex.assert_shape(log.val_output_error, (2, 1))
+    np.testing.assert_allclose(log.val_output_error[:, 0], log.val_error, rtol=1e-5)
+    grid_obs, grid_act = _grid()
+    grid_next = grid_obs + 0.1 * grid_act
+    grid_both = jnp.concatenate([grid_obs, grid_next], axis=-1)
+    nxt, r = models.sample(
+        config, state, jax.random.key(2), grid_both, grid_act, deterministic=True
+    )
+    chex.assert_shape(nxt, (2, grid_obs.shape[0], 2))
+    np.testing.assert_array_equal(nxt[0], grid_both)  # passed through, not predicted
+    err_r = float(jnp.mean(jnp.abs(r[state.elite_idx[0]] - (-jnp.abs(grid_next[:, 0] - 0.5)))))
+    assert err_r < 0.05, err_r  # a function of next_obs: easier than from (obs, action)
+    with pytest.raises(ValueError, match="reward_only=True requires learn_reward=True"):
+        dataclasses.replace(config, learn_reward=False)
+
+
 SMALL = models.EnsembleConfig(
     obs_dim=1,
     action_dim=1,

@@ -141,6 +141,7 @@ def test_unknown_reward_environment_learns_the_reward():
     assert setup.model_config.output_dim == 1  # delta x only
     rcfg = setup.reward_model_config
     assert (rcfg.obs_dim, rcfg.action_dim, rcfg.learn_reward) == (2, 1, True)
+    assert rcfg.reward_only and rcfg.output_dim == 1  # no zero-target copies of the inputs
     results = run_pets(config, 1, log=None)
     assert np.isfinite(results["episode_returns"][0][0])
     assert results["model_outputs"] == ["obs[0]", "reward"]

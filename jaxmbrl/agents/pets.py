@@ -225,8 +225,8 @@ class PETSSetup:
       buffer_capacity: real transitions the buffer holds (every episode's).
       reward_model_config: the separate reward ensemble's config when the reward is learned
         with ``reward_model="separate"`` (inputs ``concat(obs, next_obs) [2O]`` and the
-        action; its last output is the reward), else ``None`` (then ``model_config`` has the
-        reward output when the reward is learned).
+        action; its one output is the reward: ``reward_only``), else ``None`` (then
+        ``model_config`` has the reward output when the reward is learned).
     """
 
     env: EnvSpec
@@ -363,8 +363,11 @@ def pets_setup(config: PETSConfig, env: AnyEnv | None = None) -> PETSSetup:
     )
     reward_config = None
     if separate:
-        reward_config = config.reward_model_spec.ensemble(
-            obs_dim=2 * spec.obs_dim, action_dim=spec.action.model_dim, learn_reward=True
+        reward_config = dataclasses.replace(
+            config.reward_model_spec.ensemble(
+                obs_dim=2 * spec.obs_dim, action_dim=spec.action.model_dim, learn_reward=True
+            ),
+            reward_only=True,
         )
     capacity = (config.num_random_episodes + config.num_episodes) * spec.episode_length
     return PETSSetup(spec, model_config, planner_config, learned, capacity, reward_config)
@@ -376,8 +379,8 @@ def learned_reward_fn(reward_config: ens.EnsembleConfig, reward_model: ens.Ensem
 
     def reward_fn(obs: Array, action: Array, next_obs: Array) -> Array:
         both = jnp.concatenate([obs, next_obs], axis=-1)
-        mean, _ = ens.predict(reward_config, reward_model, both, action)  # [E, 2O + 1]
-        return jnp.mean(mean[reward_model.elite_idx, -1])
+        mean, _ = ens.predict(reward_config, reward_model, both, action)  # [E, 1]
+        return jnp.mean(mean[reward_model.elite_idx, 0])
 
     return reward_fn
 
@@ -393,8 +396,9 @@ def _train_on_buffer(
 ) -> tuple[ens.EnsembleState, training.TrainLog]:
     """Train an ensemble on the buffer's valid rows with ``config.train``, continuing
     ``previous`` unless ``config.reinit_model``. ``obs [L, .]`` and ``next_obs [L, .]`` are
-    the model's observation inputs and targets: the buffer's own for the dynamics ensemble,
-    ``concat(obs, next_obs)`` for both in the separate reward ensemble."""
+    the model's observation inputs and targets: the buffer's own for the dynamics ensemble;
+    ``concat(obs, next_obs)`` for both in the separate reward ensemble, which predicts the
+    reward alone (``reward_only``), so its ``next_obs`` is only shape-checked."""
     return training.train(
         model_config,
         config.train,

@@ -86,6 +86,10 @@ class EnsembleConfig:
         ``False`` for the Gaussian mean / log-variance head (trained with the Gaussian NLL).
       learn_reward: also predict the reward (``Y = O + 1``), for environments whose reward
         function is not known.
+      reward_only: predict the reward alone (``Y = 1``; requires ``learn_reward``): a
+        reward model ``r(obs, action)`` whose ``obs`` may be any features, e.g. PETS's
+        separate reward model on ``concat(obs, next_obs)``. Its validation error (and so
+        its elites and restarts) is the reward's alone.
       min_logvar, max_logvar: the soft log-variance bounds (normalised units) of the
         Gaussian head; ``min_logvar < max_logvar``.
       learn_logvar_bounds: train the bounds (one pair per member and target), with the PETS
@@ -105,6 +109,7 @@ class EnsembleConfig:
     activation: str = "silu"
     deterministic: bool = False
     learn_reward: bool = False
+    reward_only: bool = False
     min_logvar: float = -10.0
     max_logvar: float = 0.5
     learn_logvar_bounds: bool = False
@@ -126,9 +131,11 @@ class EnsembleConfig:
             check_positive_int(f"hidden_sizes[{i}]", h)
         object.__setattr__(self, "hidden_sizes", hidden)
         check_choice("activation", self.activation, tuple(sorted(ACTIVATIONS)))
-        for name in ("deterministic", "learn_reward", "learn_logvar_bounds"):
+        for name in ("deterministic", "learn_reward", "reward_only", "learn_logvar_bounds"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.reward_only and not self.learn_reward:
+            raise ValueError("reward_only=True requires learn_reward=True")
         check_finite("min_logvar", self.min_logvar)
         check_finite("max_logvar", self.max_logvar)
         check_choice("matmul_dtype", self.matmul_dtype, tuple(sorted(MATMUL_DTYPES)))
@@ -145,7 +152,9 @@ class EnsembleConfig:
 
     @property
     def output_dim(self) -> int:
-        """``Y``: ``O``, plus 1 with ``learn_reward``."""
+        """``Y``: ``O``, plus 1 with ``learn_reward``; 1 with ``reward_only``."""
+        if self.reward_only:
+            return 1
         return self.obs_dim + int(self.learn_reward)
 
     def to_dict(self) -> dict:
@@ -160,6 +169,7 @@ class EnsembleConfig:
         d = dict(d)
         d["hidden_sizes"] = tuple(d["hidden_sizes"])
         d.setdefault("matmul_dtype", "float32")  # checkpoints written before the field
+        d.setdefault("reward_only", False)
         return cls(**d)
 
 
@@ -432,6 +442,8 @@ def _split_target(config: EnsembleConfig, obs: Array, y: Array) -> tuple[Array, 
     obs = obs.astype(jnp.float32)
     if obs.ndim < y.ndim:  # obs shared by every member
         obs = obs[None]
+    if config.reward_only:  # the observation does not change; the one output is the reward
+        return jnp.broadcast_to(obs, (*y.shape[:-1], config.obs_dim)), y[..., 0]
     next_obs = obs + y[..., : config.obs_dim]
     reward = y[..., config.obs_dim] if config.learn_reward else None
     return next_obs, reward

@@ -325,7 +325,9 @@ def _prepare(model_config, obs, action, next_obs, reward, mask):
     obs = obs.astype(jnp.float32)
     x = jnp.concatenate([obs, action.astype(jnp.float32)], axis=-1)
     y = next_obs.astype(jnp.float32) - obs
-    if model_config.learn_reward:
+    if model_config.reward_only:
+        y = reward.astype(jnp.float32)[:, None]
+    elif model_config.learn_reward:
         y = jnp.concatenate([y, reward.astype(jnp.float32)[:, None]], axis=-1)
     # Padding rows may hold anything (NaN included): zero them so no NaN reaches a gradient.
     x = jnp.where(valid[:, None], x, 0.0)
