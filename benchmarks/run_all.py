@@ -12,6 +12,8 @@ planning      ``bench_planning.py``        planner throughput on the peer worklo
 scaling       ``bench_scaling.py``         transitions/s, memory, compile time vs N, P,
                                            H, ensemble size, batch of planners
 rollouts      ``bench_rollouts.py``        true-environment (gymnax) rollouts/s
+physics       ``bench_physics.py``         true-physics rollouts/s of the MuJoCo families
+                                           (Playground, Brax) and gymnasium's host rate
 training      ``bench_training.py``        model training samples/s vs mbrl-lib
 end_to_end    ``bench_pets_episode.py``    seconds per PETS episode (vs mbrl-lib) and
                                            per whole run
@@ -27,8 +29,8 @@ Run: ``python benchmarks/run_all.py --out DIR [--quick] [--only SECTION ...] [--
 (``jaxmbrl bench`` runs this script). It prints ``bench.md`` at the end. Exit codes: 0 when
 every section ran, 1 when a section failed (they are listed on stderr), 2 for bad arguments
 (one line on stderr, nothing run and no folder created), 130 when interrupted.
-Run it on a quiet machine: the full run takes about 25 minutes on a 2-core CPU, ``--quick``
-about 2.
+Run it on a quiet machine: the full run takes about 30 minutes on a 2-core CPU, ``--quick``
+about 2.5.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ SECTIONS = {
     "planning": ("bench_planning.py", "planning.json"),
     "scaling": ("bench_scaling.py", "scaling.json"),
     "rollouts": ("bench_rollouts.py", "rollouts.json"),
+    "physics": ("bench_physics.py", "physics.json"),
     "training": ("bench_training.py", "bench_training.json"),
     "end_to_end": ("bench_pets_episode.py", "pets_episode.json"),
     "devices": ("bench_devices.py", "devices.json"),
@@ -77,7 +80,7 @@ def run(
     Args:
       out_dir: output folder (created, after the section names are checked).
       quick: smoke mode: every script with ``--quick`` (small workloads, few repeats;
-        about 2 minutes in all on a 2-core CPU).
+        about 2.5 minutes in all on a 2-core CPU).
       sections: a subset of :data:`SECTIONS` (default: all, in that order).
       peer: also run mbrl-lib where a section compares with it (when its environment exists).
       log: where the scripts' output lines go (``None``: silent).
@@ -204,6 +207,24 @@ def _md_rollouts(ro: dict) -> list[str]:
     return lines
 
 
+def _md_physics(ph: dict) -> list[str]:
+    lines = ["## True-physics rollouts (env-steps/s; gymnasium: one env on the host)", ""]
+    lines += ["| env | B | H | ms per batch | env-steps/s | compile s (reset) |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for r in ph["rows"]:
+        compile_s = (
+            f"{r['compile_s']:.1f} ({r['reset_compile_s']:.1f})" if "compile_s" in r else "-"
+        )
+        lines.append(
+            f"| {r['env']} | {r['batch']} | {r['horizon']} | {fmt(r['ms_per_batch'])} | "
+            f"{r['env_steps_per_s']:,.0f} | {compile_s} |"
+        )
+    if ph["skipped"]:
+        lines += ["", *(f"* skipped {name}: {why}" for name, why in ph["skipped"].items())]
+    lines.append("")
+    return lines
+
+
 def _md_scaling(s: dict) -> list[str]:
     lines = [f"## Scaling (base {s['base']}, {s['matmul_dtype']})", ""]
     lines += ["| axis | value | s/call | transitions/s | compile s | memory MiB |"]
@@ -245,6 +266,7 @@ MARKDOWN_SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "end_to_end": _md_end_to_end,
     "training": _md_training,
     "rollouts": _md_rollouts,
+    "physics": _md_physics,
     "scaling": _md_scaling,
     "devices": _md_devices,
 }
@@ -400,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its own process) and writes DIR/bench.json, DIR/bench.md, DIR/*.png and every "
         "section's own JSON. mbrl-lib runs in the same run where the peer environment exists "
         "(PEER_TORCH, default /tmp/peer-torch). Run it on a quiet machine: the full run takes "
-        "about 25 minutes on a 2-core CPU; --quick about 2. Exit codes: 0 all sections ran, "
+        "about 30 minutes on a 2-core CPU; --quick about 2.5. Exit codes: 0 all sections ran, "
         "1 a section failed, 2 bad arguments.",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")

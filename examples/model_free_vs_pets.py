@@ -5,7 +5,8 @@ The lesson claims that model-based RL needs fewer real samples than model-free R
 script measures it: episode return against *real* environment steps for
 
 * PETS (``jaxmbrl.experiments.run_pets``, the library's default preset: a 5-member Gaussian
-  ensemble and the planner and training of ``PETSConfig``'s defaults): one random episode, then planned episodes of 200 steps;
+  ensemble, the planner and training of ``PETSConfig``'s defaults): one random episode,
+  then planned episodes of 200 steps;
 * SAC (``examples/sac.py``, standard Pendulum hyperparameters): the same 200 random steps,
   then one gradient update per real step; after every 200 steps its deterministic policy is
   evaluated on fresh episodes (evaluation steps are not counted as training data).

@@ -1,6 +1,7 @@
 """MuJoCo physics families (``jaxmbrl.envs.brax_style``): the adapter steps as the library
 does, with and without an action repeat; the oracle's returns are the library's rewards;
-specs; one-line errors; dispatch by prefix.
+specs; one-line errors; dispatch by prefix; tiny ``jaxmbrl pets`` and ``jaxmbrl mpc`` runs
+per family.
 
 Compiling MuJoCo physics is slow on CPU, so each family's comparisons run as one jitted
 program, compiled once per module (fixtures ``playground_run`` and ``brax_run``), on the
@@ -8,6 +9,10 @@ smallest tasks (Playground ``PendulumSwingup``, half the compile time of
 ``CartpoleSwingup``; Brax ``inverted_pendulum`` on ``spring``).
 """
 
+import contextlib
+import io
+import json
+import math
 import subprocess
 import sys
 import types
@@ -20,6 +25,7 @@ import numpy as np
 import pytest
 
 import jaxmbrl
+from jaxmbrl import cli
 from jaxmbrl.envs import brax_style, families, mujoco_rewards
 from jaxmbrl.types import ActionSpace
 
@@ -284,3 +290,57 @@ def test_import_jaxmbrl_does_not_import_the_mujoco_extra():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the CLI on each family: tiny runs, the smallest tasks ----------------------------------
+
+FAMILY_TASKS = [
+    pytest.param("playground:PendulumSwingup", False, id="playground"),
+    pytest.param("brax:inverted_pendulum", True, id="brax"),  # no known reward: learned
+]
+TINY_PLANNER = [
+    *("--planner", "cem", "--horizon", "5", "--population", "16", "--elites", "2"),
+    *("--iterations", "1"),
+]
+TINY_PETS = [
+    *("--steps", "20", "--episodes", "1", "--random-episodes", "1", *TINY_PLANNER),
+    *("--particles", "2", "--ensemble-size", "2", "--model-elites", "1", "--hidden", "16,16"),
+    *("--epochs", "2", "--no-progress"),
+]
+
+
+def cli_results(out, *args: str) -> dict:
+    """``jaxmbrl *args --out out`` (exit 0, output swallowed): its ``results.json``."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main([*args, "--out", str(out)]) == 0
+    return json.loads((out / "results.json").read_text())
+
+
+def finite(rows) -> list[float]:
+    values = [x for row in rows for x in row]
+    assert values and all(x is not None and math.isfinite(x) for x in values), rows
+    return values
+
+
+@pytest.mark.parametrize(("name", "learned_reward"), FAMILY_TASKS)
+def test_pets_smoke_run_records_the_family(tmp_path, name, learned_reward):
+    res = cli_results(tmp_path / "pets", "pets", "--env", name, *TINY_PETS)
+    assert res["env"] == name and res["learned_reward"] is learned_reward
+    assert (res["episode_length"], res["action_repeat"]) == (20, 1)
+    assert res["action_bounds"] == {"low": [-1.0], "high": [1.0]}
+    # Rewards lie in [0, 1] per step for both tasks; inverted_pendulum may fall early.
+    returns = finite(res["episode_returns"]) + finite(res["random_episode_returns"])
+    assert len(returns) == 2 and all(0.0 <= r <= 20.0 for r in returns)
+    assert 0 < res["real_steps"][0][-1] <= 40
+    assert res["dropped_transitions"] == [[0]]
+
+
+@pytest.mark.parametrize(("name", "learned_reward"), FAMILY_TASKS)
+def test_mpc_with_the_true_physics_smoke_run(tmp_path, name, learned_reward):
+    del learned_reward
+    res = cli_results(tmp_path / "mpc", "mpc", "--env", name, "--steps", "5", *TINY_PLANNER)
+    assert res["env"] == name and res["num_steps"] == 5
+    (ret,) = finite(res["episode_returns"])
+    assert 0.0 <= ret <= 5.0
+    if name.startswith("brax:"):
+        assert ret == 5.0  # planning with the true physics keeps the pole up for 5 steps

@@ -21,13 +21,13 @@ def add_parser(sub, parents) -> None:
     del parents
     p = sub.add_parser(
         "bench",
-        help="run the benchmarks (planning vs mbrl-lib, scaling, rollouts, training, "
-        "end to end, devices) and write a report",
+        help="run the benchmarks (planning vs mbrl-lib, scaling, rollouts, physics, "
+        "training, end to end, devices) and write a report",
         description="Runs benchmarks/run_all.py from a checkout of the repository: each "
         "section in its own process, then DIR/bench.json, DIR/bench.md, DIR/*.png and every "
         "section's own JSON. mbrl-lib runs in the same run where its environment exists "
         "(PEER_TORCH, default /tmp/peer-torch). Run it on a quiet machine: the full run takes "
-        "about 25 minutes on a 2-core CPU; --quick about 2.",
+        "about 30 minutes on a 2-core CPU; --quick about 2.5.",
     )
     p.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
     p.add_argument("--quick", action="store_true", help="smoke run: small workloads")
@@ -36,8 +36,8 @@ def add_parser(sub, parents) -> None:
         nargs="+",
         default=None,
         metavar="SECTION",
-        help="sections to run: planning, scaling, rollouts, training, end_to_end, devices "
-        "(run_all.py checks the names and --out, in one line, before any work)",
+        help="sections to run: planning, scaling, rollouts, physics, training, end_to_end, "
+        "devices (run_all.py checks the names and --out, in one line, before any work)",
     )
     p.add_argument("--no-peer", action="store_true", help="do not run mbrl-lib")
     p.add_argument(

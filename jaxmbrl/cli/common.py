@@ -106,7 +106,15 @@ PLANNER_OPTIONS_HELP = _planner_options_help()
 def run_flags() -> argparse.ArgumentParser:
     """The parent parser of the flags every experiment command takes."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--env", required=True, help="environment name, e.g. Pendulum-v1")
+    p.add_argument(
+        "--env",
+        required=True,
+        help="environment name: a gymnax id (Pendulum-v1), package.module:function, "
+        "playground:<Task> (playground:CheetahRun), brax:<name>[@backend] (brax:hopper on "
+        "spring, brax:hopper@positional) or gymnasium:<id> (gymnasium:HalfCheetah-v5: steps "
+        "on the host, so not for mpc or --oracle); the last three need the mujoco extra "
+        "(pip install 'jaxmbrl[mujoco]')",
+    )
     p.add_argument("--seeds", type=positive_int, default=1, help="S seeds (default 1)")
     p.add_argument(
         "--seed", type=non_negative_int, default=0, help="base seed: seeds are base..base+S-1"
@@ -125,7 +133,7 @@ def planner_flags() -> argparse.ArgumentParser:
         "--planner",
         choices=names,
         default=None,
-        help="auto (MPPI for continuous, CEM for discrete actions), random, cem, icem or mppi "
+        help="auto (iCEM for continuous, CEM for discrete actions), random, cem, icem or mppi "
         "(random and cem on discrete-action environments)",
     )
     p.add_argument("--horizon", type=positive_int, default=None, help="H, imagined steps")
