@@ -92,7 +92,9 @@ class ICEMConfig(ContinuousPlannerConfig):
       horizon: ``H`` (>= 1).
       action_low, action_high: ``A`` bounds each.
       num_samples: ``N``, the population of the first iteration (>= 1; mbrl-lib 200).
-      num_elites: ``K``, ``1 <= K <= N`` (mbrl-lib: ``ceil(0.1 * 200) = 20``).
+      num_elites: ``K``, ``1 <= K <= N`` (mbrl-lib: ``ceil(0.1 * 200) = 20``); ``None``
+        (the default) is 20, or ``ceil(N / 2)`` for a population under 40, so that a small
+        population (``--population 8``) needs no elite count of its own.
       num_iterations: iterations per planning call (>= 1; mbrl-lib 5).
       alpha: smoothing in ``[0, 1)``, the weight of the old mean and variance (mbrl-lib 0.1).
       population_decay: ``decay >= 1``; iteration ``i`` draws ``ceil(max(N * decay**-i,
@@ -111,7 +113,7 @@ class ICEMConfig(ContinuousPlannerConfig):
     """
 
     num_samples: int = 200
-    num_elites: int = 20
+    num_elites: int | None = None
     num_iterations: int = 5
     alpha: float = 0.1
     population_decay: float = 1.3
@@ -124,6 +126,8 @@ class ICEMConfig(ContinuousPlannerConfig):
     def __post_init__(self):
         super().__post_init__()
         check_positive_int("num_samples", self.num_samples)
+        if self.num_elites is None:
+            object.__setattr__(self, "num_elites", min(20, math.ceil(self.num_samples / 2)))
         check_positive_int("num_elites", self.num_elites)
         check_at_most("num_elites", self.num_elites, "num_samples", self.num_samples)
         check_positive_int("num_iterations", self.num_iterations)
