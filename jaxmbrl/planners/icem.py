@@ -93,7 +93,7 @@ class ICEMConfig(ContinuousPlannerConfig):
       action_low, action_high: ``A`` bounds each.
       num_samples: ``N``, the population of the first iteration (>= 1; mbrl-lib 200).
       num_elites: ``K``, ``1 <= K <= N`` (mbrl-lib: ``ceil(0.1 * 200) = 20``); ``None``
-        (the default) is 20, or ``ceil(N / 2)`` for a population under 40, so that a small
+        (the default) is 20, or ``ceil(N / 2)`` for a population under 20, so that a small
         population (``--population 8``) needs no elite count of its own.
       num_iterations: iterations per planning call (>= 1; mbrl-lib 5).
       alpha: smoothing in ``[0, 1)``, the weight of the old mean and variance (mbrl-lib 0.1).
@@ -127,7 +127,8 @@ class ICEMConfig(ContinuousPlannerConfig):
         super().__post_init__()
         check_positive_int("num_samples", self.num_samples)
         if self.num_elites is None:
-            object.__setattr__(self, "num_elites", min(20, math.ceil(self.num_samples / 2)))
+            small = self.num_samples < 20  # else 20, the default before it could be None
+            object.__setattr__(self, "num_elites", math.ceil(self.num_samples / 2) if small else 20)
         check_positive_int("num_elites", self.num_elites)
         check_at_most("num_elites", self.num_elites, "num_samples", self.num_samples)
         check_positive_int("num_iterations", self.num_iterations)
