@@ -103,23 +103,32 @@ def make_objective(
     *,
     gamma: float = 1.0,
     termination_fn: TerminationFn | None = None,
+    chunk_size: int | None = None,
+    sanitize: bool = False,
 ) -> Objective:
     """An objective scoring ``[N, H, A]`` sequences by their return from ``state``.
 
     Every candidate gets its own key. The returned function may be called inside ``jit``;
-    ``params`` and ``state`` may be traced values.
+    ``params`` and ``state`` may be traced values. ``chunk_size`` scores the candidates in
+    chunks (:func:`chunked_map`); ``sanitize`` scores non-finite returns ``-inf``
+    (:func:`~jaxmbrl.validation.sanitize_returns`), as the true-dynamics ("oracle")
+    objectives of every environment family do.
 
     Returns:
       ``objective(key, actions [N, H, A]) -> [N] float32``.
     """
 
-    def objective(key: PRNGKey, actions: Array) -> Array:
-        keys = jax.random.split(key, actions.shape[0])
-        return jax.vmap(
+    def score_chunk(keys: PRNGKey, actions: Array) -> Array:
+        ret = jax.vmap(
             lambda k, a: rollout_return(
                 dynamics, params, k, state, a, gamma=gamma, termination_fn=termination_fn
             )
         )(keys, actions)
+        return sanitize_returns(ret) if sanitize else ret
+
+    def objective(key: PRNGKey, actions: Array) -> Array:
+        keys = jax.random.split(key, actions.shape[0])
+        return chunked_map(score_chunk, keys, actions, chunk_size)
 
     return objective
 

@@ -33,9 +33,9 @@ import numpy as np
 
 from jaxmbrl.envs import mujoco_rewards
 from jaxmbrl.envs.spec import Environment, EnvSpec
-from jaxmbrl.rollouts import chunked_map, rollout_return
-from jaxmbrl.types import ActionSpace, Array, Objective, PRNGKey, PyTree
-from jaxmbrl.validation import check_positive_int, sanitize_returns
+from jaxmbrl.rollouts import make_objective
+from jaxmbrl.types import ActionSpace, Array, Objective, PyTree
+from jaxmbrl.validation import check_positive_int
 
 BRAX_BACKENDS = ("spring", "positional", "generalized", "mjx")
 DEFAULT_BRAX_BACKEND = "spring"  # ~3x positional on CPU; generalized and mjx are far slower
@@ -120,20 +120,15 @@ def oracle_objective(
         return next_state.done
 
     start = _Stepped(env_state, jnp.float32(0.0), jnp.asarray(False))
-
-    def score_chunk(keys: PRNGKey, actions: Array) -> Array:
-        ret = jax.vmap(
-            lambda k, a: rollout_return(
-                dynamics, None, k, start, a, gamma=gamma, termination_fn=terminated
-            )
-        )(keys, actions)
-        return sanitize_returns(ret)
-
-    def objective(key: PRNGKey, actions: Array) -> Array:
-        keys = jax.random.split(key, actions.shape[0])
-        return chunked_map(score_chunk, keys, actions, chunk_size)
-
-    return objective
+    return make_objective(
+        dynamics,
+        None,
+        start,
+        gamma=gamma,
+        termination_fn=terminated,
+        chunk_size=chunk_size,
+        sanitize=True,
+    )
 
 
 def functions(

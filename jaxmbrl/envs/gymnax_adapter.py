@@ -14,7 +14,6 @@ import importlib
 import math
 
 import gymnax
-import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
@@ -23,17 +22,14 @@ from gymnax.environments.environment import Environment as GymnaxEnv
 from jaxmbrl.envs.point_mass import PointMass
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.envs.spec import Environment, EnvSpec
-from jaxmbrl.rollouts import chunked_map, rollout_return
+from jaxmbrl.rollouts import make_objective
 from jaxmbrl.types import (
     ActionSpace,
-    Array,
     DynamicsStep,
     Objective,
-    PRNGKey,
     PyTree,
     TerminationFn,
 )
-from jaxmbrl.validation import sanitize_returns
 
 _OWN_ENVS = {"PointMass-v0": PointMass}
 
@@ -209,19 +205,12 @@ def oracle_objective(
     Returns:
       ``objective(key, actions [N, H, A] or [N, H]) -> [N] float32``.
     """
-    dynamics = true_dynamics(env)
-    termination_fn = gymnax_termination(env, env_params)
-
-    def score_chunk(keys: PRNGKey, actions: Array) -> Array:
-        ret = jax.vmap(
-            lambda kk, a: rollout_return(
-                dynamics, env_params, kk, env_state, a, gamma=gamma, termination_fn=termination_fn
-            )
-        )(keys, actions)
-        return sanitize_returns(ret)
-
-    def objective(key: PRNGKey, actions: Array) -> Array:
-        keys = jax.random.split(key, actions.shape[0])
-        return chunked_map(score_chunk, keys, actions, chunk_size)
-
-    return objective
+    return make_objective(
+        true_dynamics(env),
+        env_params,
+        env_state,
+        gamma=gamma,
+        termination_fn=gymnax_termination(env, env_params),
+        chunk_size=chunk_size,
+        sanitize=True,
+    )
