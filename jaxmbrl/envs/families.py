@@ -52,14 +52,8 @@ def load(name: str, episode_length: int | None = None, **kwargs: Any) -> tuple[E
 
         return brax_style.load_brax(rest, episode_length, **kwargs)
     if family == "gymnasium":
-        try:
-            from jaxmbrl.envs import gymnasium_adapter
-        except ModuleNotFoundError as e:
-            if e.name != "jaxmbrl.envs.gymnasium_adapter":
-                raise
-            raise ValueError(
-                f"environment {name!r}: this jaxmbrl has no gymnasium family yet"
-            ) from None
+        from jaxmbrl.envs import gymnasium_adapter
+
         return gymnasium_adapter.load(rest, episode_length, **kwargs)
     return gymnax_adapter.load(name, episode_length, **kwargs)
 
