@@ -88,7 +88,8 @@ def worker(quick: bool) -> dict:
     # seeds: B independent planners, sharded over the mesh
     b = 2 if quick else 8
     small = cem(CEMConfig(horizon=15, action_low=(-2.0,), action_high=(2.0,),
-                          num_samples=50, num_elites=5, num_iterations=5))  # fmt: skip
+                          num_samples=50, num_elites=5, num_iterations=5,
+                          alpha=0.1, init_std_fraction=0.25, keep_std=False))  # fmt: skip
 
     def plan_one(state, key, model, obs):
         action, _, _ = small.plan(state, key, objective_for(model, obs))

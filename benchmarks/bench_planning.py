@@ -142,10 +142,12 @@ def flops_per_transition(obs_dim: int, learned_reward: bool) -> int:
 def make_planner(w: Workload, bound: float):
     bounds = dict(horizon=w.horizon, action_low=(-bound,), action_high=(bound,))
     if w.planner == "cem":
-        # sampling="truncated": mbrl-lib's own CEM, the planning task the peer times.
+        # mbrl-lib's own CEM (truncated sampling, initial std (high - low) / 4, restarted at
+        # every call): the planning task the peer times.
         config = CEMConfig(**bounds, num_samples=w.population, num_elites=w.elites,
                            num_iterations=w.iterations, alpha=w.alpha,
-                           return_mean_elites=True, sampling="truncated")  # fmt: skip
+                           return_mean_elites=True, sampling="truncated",
+                           init_std_fraction=0.25, keep_std=False)  # fmt: skip
         return cem(config), w.population * w.iterations
     if w.planner == "icem":
         config = ICEMConfig(**bounds, num_samples=w.population, num_elites=w.elites,

@@ -106,7 +106,8 @@ def batch_point(b, matmul_dtype, quick=False):
     reward_fn, _ = known_functions("Pendulum-v1", env_params)
     config, model = _model(5, matmul_dtype)
     planner = cem(CEMConfig(horizon=horizon, action_low=(-2.0,), action_high=(2.0,),
-                            num_samples=50, num_elites=5, num_iterations=5))  # fmt: skip
+                            num_samples=50, num_elites=5, num_iterations=5,
+                            alpha=0.1, init_std_fraction=0.25, keep_std=False))  # fmt: skip
     rollout = RolloutConfig(num_particles=particles, propagation="ts1")
 
     def plan_one(state, key, model, obs):

@@ -90,7 +90,8 @@ def test_horizon_gap_oracle_is_exact_and_single_model_gap_grows(horizon):
         assert abs(row["oracle", h]["gap_open"]) < 1e-3 * h
     # The lesson's compounding error with the quick (weak) model: the imagined return of the
     # chosen plan exceeds what the plan really gets by more per step at the longer horizon
-    # (measured: -0.02 at H = 5, 0.85 at H = 20).
+    # (per step, measured: -0.03 at H = 5, 0.12 at H = 20 with CEM's defaults; -0.02 and
+    # 0.85 with mbrl-lib's initial spread and step, the defaults before 2026-12-02).
     short, long = row["single", min(hs)], row["single", max(hs)]
-    assert long["gap_open_per_step"] > short["gap_open_per_step"] + 0.2
+    assert long["gap_open_per_step"] > short["gap_open_per_step"] + 0.1
     assert long["gap_open"] > 1.0

@@ -59,11 +59,19 @@ def _planners():
             pl.cem(pl.CEMConfig(num_samples=64, num_elites=6, num_iterations=3, **bounds)),
             False,
         ),
-        # mbrl-lib's CEM: recorded equal to "cem" before the default became "clipped".
+        # mbrl-lib's CEM: recorded equal to "cem" before the default became "clipped" (and
+        # before alpha 0, init_std_fraction 0.5 and keep_std became the defaults).
         "cem_truncated": (
             pl.cem(
                 pl.CEMConfig(
-                    num_samples=64, num_elites=6, num_iterations=3, sampling="truncated", **bounds
+                    num_samples=64,
+                    num_elites=6,
+                    num_iterations=3,
+                    sampling="truncated",
+                    alpha=0.1,
+                    init_std_fraction=0.25,
+                    keep_std=False,
+                    **bounds,
                 )
             ),
             False,

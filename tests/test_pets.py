@@ -236,10 +236,14 @@ def test_presets_give_the_configurations_they_always_gave():
             "num_iterations": 5,
             "alpha": 0.1,
             "sampling": "truncated",  # mbrl-lib's truncated normal, not CEM's default
+            "init_std_fraction": 0.25,  # mbrl-lib's variance (high - low)**2 / 16
+            "keep_std": False,  # mbrl-lib restarts from it at every call
         },
     )
     cem = pets_setup(config).planner_config  # CEM's own defaults fill the rest
     assert (cem.return_mean_elites, cem.keep_std, cem.sampling) == (True, False, "truncated")
+    assert cem.alpha == 0.1 and cem.init_std_fraction == 0.25
+    assert np.allclose(cem.initial_std(), 0.25 * (2.0 - -2.0))  # Pendulum's torque in [-2, 2]
     # Discrete CEM has no sampling option: the preset still builds for discrete actions.
     discrete = pets_setup(dataclasses.replace(config, env_name="CartPole-v1")).planner_config
     assert (discrete.num_samples, discrete.num_elites, discrete.alpha) == (350, 35, 0.1)

@@ -45,7 +45,9 @@ PLANNERS = {
     "cem": lambda: cem(CEMConfig(**BOUNDS)),
     "icem": lambda: icem(ICEMConfig(**BOUNDS)),
     "mppi": lambda: mppi(MPPIConfig(**BOUNDS)),
-    "cem_truncated": lambda: cem(CEMConfig(**BOUNDS, sampling="truncated")),
+    "cem_truncated": lambda: cem(
+        CEMConfig(**BOUNDS, sampling="truncated", alpha=0.1, init_std_fraction=0.25, keep_std=False)
+    ),
 }
 # Largest on-bound error after the last call: (median over keys, largest over keys).
 TOLERANCE = {"cem": (0.02, 0.05), "icem": (0.05, 0.2), "mppi": (0.08, 0.2)}
@@ -116,3 +118,54 @@ def test_bad_sampling_choice_names_the_field():
     with pytest.raises(ValueError, match="sampling"):
         CEMConfig(**BOUNDS, sampling="nope")
     assert CEMConfig(**BOUNDS).sampling == "clipped"
+
+
+# ----------------------------------------------------------------------------- first call
+# One planning call from init(), the first action's largest error (max over A), median over
+# keys. An optimum on the bounds is farther from the start (the bounds' midpoint) than one
+# inside: the EDGE targets lie a half range away, the INSIDE ones at most 0.4 of it.
+# Measured when written (inside / on the bounds): CEM 0.072 / 0.000, MPPI 0.118 / 0.086;
+# iCEM 0.148 / 1.106, so iCEM is not held to this (its first call is as far off for the same
+# targets inside a box twice as wide, 0.94: distance, not the bounds; it reaches the bounds
+# over calls, test_default_planner_reaches_optimum_on_the_bounds).
+@functools.cache
+def first_call_errors(name: str) -> dict[str, float]:
+    """Median over 8 keys of the first action's largest error after one call from init(),
+    for the ``"inside"`` and ``"edge"`` targets."""
+    planner = PLANNERS[name]()
+
+    def one(target, key):
+        def objective(key, actions):
+            del key
+            return -jnp.sum((actions - jnp.broadcast_to(target, actions.shape)) ** 2, axis=(1, 2))
+
+        action, _, _ = planner.plan(planner.init(), key, objective)
+        return jnp.max(jnp.abs(action - target[0]))
+
+    keys = jax.random.split(jax.random.key(1), K)
+    targets = jnp.asarray(np.stack([INSIDE, EDGE]).astype(np.float32))
+    errors = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))(targets, keys)
+    inside, edge = np.median(np.asarray(errors), axis=1)
+    return {"inside": float(inside), "edge": float(edge)}
+
+
+@pytest.mark.parametrize("name", ["cem", "mppi"])
+def test_first_call_reaches_the_bounds_as_closely_as_inside(name):
+    errors = first_call_errors(name)
+    assert errors["edge"] <= errors["inside"] + 0.05, errors
+
+
+def test_mbrl_lib_spread_falls_short_of_the_bounds_in_one_call():
+    # mbrl-lib's initial spread and step (1/4 of the range, alpha 0.1): the first call stops
+    # well short of an optimum on the bounds; the defaults above do not.
+    planner = cem(CEMConfig(**BOUNDS, alpha=0.1, init_std_fraction=0.25, keep_std=False))
+
+    def objective(key, actions):
+        del key
+        target = jnp.broadcast_to(jnp.asarray(EDGE, jnp.float32), actions.shape)
+        return -jnp.sum((actions - target) ** 2, axis=(1, 2))
+
+    keys = jax.random.split(jax.random.key(1), K)
+    actions = jax.vmap(lambda k: planner.plan(planner.init(), k, objective)[0])(keys)
+    error = np.median(np.abs(np.asarray(actions) - EDGE[0]).max(axis=-1))
+    assert error > 2 * first_call_errors("cem")["edge"] + 0.1, error

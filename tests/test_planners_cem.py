@@ -104,18 +104,25 @@ def test_keep_std_uses_the_stored_std():
     np.testing.assert_allclose(new_state.mean, start)
     np.testing.assert_allclose(new_state.std, 0.0)
     # Without keep_std the call restarts from the initial std (mbrl-lib) and moves.
-    planner = cem(_config(num_samples=16, num_elites=4, num_iterations=1))
+    planner = cem(_config(num_samples=16, num_elites=4, num_iterations=1, keep_std=False))
     _, new_state, _ = planner.plan(state, jax.random.key(2), _quadratic(jnp.zeros(2)))
     assert not np.allclose(new_state.mean, start)
 
 
-def test_defaults_are_mbrl_lib_pets_cartpole():
+def test_defaults():
+    # mbrl-lib's pets_cartpole population, elites and iterations; a wider initial spread,
+    # no smoothing and the std kept between calls (mbrl-lib: 1/4, 0.1, restart), so that an
+    # optimum on the bounds is reached as closely as one inside (test_planners_bounds.py).
     config = _config()
     assert (config.num_samples, config.num_elites, config.num_iterations) == (350, 35, 5)
-    assert config.alpha == 0.1 and config.return_mean_elites and not config.keep_std
-    np.testing.assert_allclose(config.initial_std() ** 2, [[4 / 16, 1 / 16]] * 3)
+    assert config.alpha == 0.0 and config.return_mean_elites and config.keep_std
+    assert config.sampling == "clipped"
+    np.testing.assert_allclose(config.initial_std(), [[2 * 0.5, 1 * 0.5]] * 3)
+    mbrl = _config(init_std_fraction=0.25)
+    np.testing.assert_allclose(mbrl.initial_std() ** 2, [[4 / 16, 1 / 16]] * 3)
     state = cem(config).init()
     np.testing.assert_allclose(state.mean, [[0.0, 0.5]] * 3)
+    np.testing.assert_allclose(state.std, config.initial_std())
 
 
 @pytest.mark.parametrize(
@@ -131,6 +138,9 @@ def test_defaults_are_mbrl_lib_pets_cartpole():
         (dict(alpha=-0.1), "alpha"),
         (dict(alpha=float("nan")), "alpha"),
         (dict(alpha=True), "alpha"),
+        (dict(init_std_fraction=0.0), "init_std_fraction"),
+        (dict(init_std_fraction=-0.25), "init_std_fraction"),
+        (dict(init_std_fraction=float("inf")), "init_std_fraction"),
     ],
 )
 def test_invalid_configuration_names_the_field(kwargs, field):

@@ -85,6 +85,7 @@ def test_population_schedule_and_defaults_match_mbrl_lib():
     config = _config()  # pets_icem_cartpole: 200, 20 elites, decay 1.3, keep 0.3, beta 2
     assert (config.num_samples, config.num_elites, config.num_iterations) == (200, 20, 5)
     assert config.alpha == 0.1 and config.colored_noise_exponent == 2.0
+    assert config.init_std_fraction == 0.25  # variance (high - low)**2 / 16
     assert not config.return_mean_elites
     assert config.population_sizes() == (200, 154, 119, 92, 71)
     assert config.num_kept_elites == 6  # ceil(0.3 * 20)
@@ -189,6 +190,7 @@ def test_without_kept_elites():
         (dict(num_samples=10, num_elites=11), "num_elites"),
         (dict(num_iterations=0), "num_iterations"),
         (dict(alpha=1.0), "alpha"),
+        (dict(init_std_fraction=0.0), "init_std_fraction"),
         (dict(population_decay=0.9), "population_decay"),
         (dict(population_decay=float("inf")), "population_decay"),
         (dict(colored_noise_exponent=-1.0), "colored_noise_exponent"),

@@ -180,8 +180,10 @@ class PETSConfig:
         2-core CPU. ``"mbrl-lib"``: mbrl-lib 0.2.0's PETS defaults (its ``pets_cartpole``
         override with the Gaussian ensemble): 7 members of 4 x 200 SiLU, 5 elites, 20
         particles, TS1, CEM with population 350, 35 elites, 5 iterations, alpha 0.1,
-        mbrl-lib's truncated-normal sampling (``sampling="truncated"``; continuous actions
-        only, ignored by discrete CEM), horizon 15; a learned reward is the dynamics
+        mbrl-lib's truncated-normal sampling, initial standard deviation ``(high - low) / 4``
+        and restart from it at every call (``sampling="truncated", init_std_fraction=0.25,
+        keep_std=False``; continuous actions only, ignored by discrete CEM), horizon 15; a
+        learned reward is the dynamics
         ensemble's output (``reward_model="joint"``); Adam 7.5e-4, weight decay 3e-5, batch 256.
         """
         if name not in PRESETS:
@@ -200,7 +202,10 @@ PRESETS = {
                 "num_elites": 35,
                 "num_iterations": 5,
                 "alpha": 0.1,
-                "sampling": "truncated",  # mbrl-lib's truncated normal, not our default
+                # mbrl-lib's truncated normal, initial spread and restart: not our defaults
+                "sampling": "truncated",
+                "init_std_fraction": 0.25,
+                "keep_std": False,
             },
         ),
         rollout=RolloutConfig(num_particles=20, propagation="ts1"),
@@ -332,12 +337,13 @@ def _load(config: PETSConfig) -> AnyEnv:
 
 # Options of continuous CEM that discrete CEM (categorical sampling) has no use for: the
 # mbrl-lib preset sets them, and it is also meant for discrete environments.
-_CONTINUOUS_ONLY_OPTIONS = ("sampling",)
+_CONTINUOUS_ONLY_OPTIONS = ("sampling", "init_std_fraction", "keep_std")
 
 
 def _planner_spec(config: PETSConfig, action: ActionSpace) -> registry.PlannerSpec:
     """``config.planner`` for the ``action`` space: for discrete actions without the
-    continuous-only options (``sampling``), which discrete CEM does not take."""
+    continuous-only options (``sampling``, ``init_std_fraction``, ``keep_std``), which discrete
+    CEM does not take."""
     if not action.is_discrete:
         return config.planner
     return config.planner.replace(**dict.fromkeys(_CONTINUOUS_ONLY_OPTIONS))

@@ -79,6 +79,7 @@ from jaxmbrl.validation import (
     check_bool,
     check_finite,
     check_fraction,
+    check_positive_float,
     check_positive_int,
     check_range,
 )
@@ -110,6 +111,11 @@ class ICEMConfig(ContinuousPlannerConfig):
       fixed_shapes: score ``N_max`` candidates at every iteration inside one ``lax.scan``
         (one trace of the objective) instead of unrolling the iterations with their own
         population sizes (default ``False``; see the module docstring).
+      init_std_fraction: the initial standard deviation as a fraction of ``high - low``
+        (> 0; mbrl-lib 0.25, the variance ``(high - low)**2 / 16``). Unlike CEM's, the
+        default stays at mbrl-lib's: on Pendulum-v1 with the true dynamics (150 start
+        states, ``H = 40``, 100 x 2 samples) 0.35 and 0.5 were 7.7 and 8.2 below the
+        optimum per episode against 5.9 (AMD EPYC, 2026-12-02).
     """
 
     num_samples: int = 200
@@ -122,6 +128,7 @@ class ICEMConfig(ContinuousPlannerConfig):
     return_mean_elites: bool = False
     keep_std: bool = False
     fixed_shapes: bool = False
+    init_std_fraction: float = 0.25
 
     def __post_init__(self):
         super().__post_init__()
@@ -140,6 +147,7 @@ class ICEMConfig(ContinuousPlannerConfig):
         check_fraction("keep_elite_frac", self.keep_elite_frac)
         for name in ("return_mean_elites", "keep_std", "fixed_shapes"):
             check_bool(name, getattr(self, name))
+        check_positive_float("init_std_fraction", self.init_std_fraction)
 
     @property
     def num_kept_elites(self) -> int:
@@ -165,10 +173,12 @@ class ICEMConfig(ContinuousPlannerConfig):
         return sum(self.population_sizes()) + self.num_iterations * self.num_kept_elites + 1
 
     def initial_std(self) -> Array:
-        """``[H, A] float32``: ``(high - low) / 4``, mbrl-lib's variance ``(high - low)**2 /
-        16``."""
+        """``[H, A] float32``: ``init_std_fraction * (high - low)``; the default 1/4 is
+        mbrl-lib's variance ``(high - low)**2 / 16``."""
         low, high = self.bounds()
-        return jnp.broadcast_to((high - low) / 4, (self.horizon, self.action_dim))
+        return jnp.broadcast_to(
+            self.init_std_fraction * (high - low), (self.horizon, self.action_dim)
+        )
 
 
 @struct.dataclass
