@@ -457,6 +457,12 @@ def test_bfloat16_planning_agrees_with_float32_on_trained_model(pendulum_model):
             num_samples=64,
             num_elites=8,
             num_iterations=3,
+            # mbrl-lib's spread and step, as when the bar below was measured (CEM's defaults
+            # since 2026-12-02 converge further in 3 iterations, leaving less key-to-key
+            # spread to compare with)
+            alpha=0.1,
+            init_std_fraction=0.25,
+            keep_std=False,
         )
     )
     rollout = RolloutConfig(num_particles=4, propagation="ts1")
