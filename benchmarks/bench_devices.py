@@ -48,7 +48,7 @@ def worker(quick: bool) -> dict:
 
     from jaxmbrl import sharding as shd
     from jaxmbrl.models import ensemble as ens
-    from jaxmbrl.planners import CEMConfig, cem
+    from jaxmbrl.planners import MBRL_LIB_STEP, CEMConfig, cem
     from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
 
     spec = env_spec("pendulum")
@@ -89,7 +89,7 @@ def worker(quick: bool) -> dict:
     b = 2 if quick else 8
     small = cem(CEMConfig(horizon=15, action_low=(-2.0,), action_high=(2.0,),
                           num_samples=50, num_elites=5, num_iterations=5,
-                          alpha=0.1, init_std_fraction=0.25, keep_std=False))  # fmt: skip
+                          **MBRL_LIB_STEP))  # fmt: skip
 
     def plan_one(state, key, model, obs):
         action, _, _ = small.plan(state, key, objective_for(model, obs))

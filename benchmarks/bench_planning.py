@@ -67,7 +67,7 @@ from jaxmbrl.envs import make
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ensemble as ens
 from jaxmbrl.models import normalizer as norm_lib
-from jaxmbrl.planners import CEMConfig, ICEMConfig, MPPIConfig, cem, icem, mppi
+from jaxmbrl.planners import MBRL_LIB_OPTIONS, CEMConfig, ICEMConfig, MPPIConfig, cem, icem, mppi
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
 
 HIDDEN, LAYERS, MEMBERS, ELITE_MEMBERS, PARTICLES = 200, 4, 7, 5, 20
@@ -143,11 +143,10 @@ def make_planner(w: Workload, bound: float):
     bounds = dict(horizon=w.horizon, action_low=(-bound,), action_high=(bound,))
     if w.planner == "cem":
         # mbrl-lib's own CEM (truncated sampling, initial std (high - low) / 4, restarted at
-        # every call): the planning task the peer times.
+        # every call) with the workload's smoothing: the planning task the peer times.
         config = CEMConfig(**bounds, num_samples=w.population, num_elites=w.elites,
-                           num_iterations=w.iterations, alpha=w.alpha,
-                           return_mean_elites=True, sampling="truncated",
-                           init_std_fraction=0.25, keep_std=False)  # fmt: skip
+                           num_iterations=w.iterations, return_mean_elites=True,
+                           **{**MBRL_LIB_OPTIONS, "alpha": w.alpha})  # fmt: skip
         return cem(config), w.population * w.iterations
     if w.planner == "icem":
         config = ICEMConfig(**bounds, num_samples=w.population, num_elites=w.elites,

@@ -39,7 +39,7 @@ from common import fmt, machine, stats, timed, write_json
 from jaxmbrl.envs import make
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ensemble as ens
-from jaxmbrl.planners import CEMConfig, cem
+from jaxmbrl.planners import MBRL_LIB_STEP, CEMConfig, cem
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
 
 BASE = dict(candidates=350, particles=20, horizon=15, members=5)
@@ -107,7 +107,7 @@ def batch_point(b, matmul_dtype, quick=False):
     config, model = _model(5, matmul_dtype)
     planner = cem(CEMConfig(horizon=horizon, action_low=(-2.0,), action_high=(2.0,),
                             num_samples=50, num_elites=5, num_iterations=5,
-                            alpha=0.1, init_std_fraction=0.25, keep_std=False))  # fmt: skip
+                            **MBRL_LIB_STEP))  # fmt: skip
     rollout = RolloutConfig(num_particles=particles, propagation="ts1")
 
     def plan_one(state, key, model, obs):

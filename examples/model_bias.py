@@ -62,6 +62,7 @@ import numpy as np
 from jaxmbrl import models, mpc, reporting
 from jaxmbrl.diagnostics import plan_trace, summarize, window_returns
 from jaxmbrl.envs import gymnax_adapter, load, make, random_episodes
+from jaxmbrl.planners import MBRL_LIB_OPTIONS
 from jaxmbrl.planners.registry import PlannerSpec, build
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
 from jaxmbrl.types import Array, PRNGKey
@@ -78,10 +79,7 @@ def point_mass_part(args, key: PRNGKey) -> dict:
         "num_samples": 100,
         "num_elites": 10,
         "num_iterations": 5,
-        "sampling": "truncated",
-        "alpha": 0.1,
-        "init_std_fraction": 0.25,
-        "keep_std": False,
+        **MBRL_LIB_OPTIONS,
     }
     action_space = gymnax_adapter.spec("PointMass-v0", gym_env, base).action
     planner, _ = build(PlannerSpec("cem", horizon=args.pm_horizon, options=options), action_space)

@@ -67,10 +67,7 @@ def _planners():
                     num_samples=64,
                     num_elites=6,
                     num_iterations=3,
-                    sampling="truncated",
-                    alpha=0.1,
-                    init_std_fraction=0.25,
-                    keep_std=False,
+                    **pl.MBRL_LIB_OPTIONS,
                     **bounds,
                 )
             ),

@@ -14,7 +14,7 @@ import pytest
 
 from jaxmbrl import models
 from jaxmbrl.envs import flatten, make, random_episodes
-from jaxmbrl.planners import CEMConfig, cem
+from jaxmbrl.planners import MBRL_LIB_STEP, CEMConfig, cem
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
 
 # ---------------------------------------------------------------------------------------
@@ -460,9 +460,7 @@ def test_bfloat16_planning_agrees_with_float32_on_trained_model(pendulum_model):
             # mbrl-lib's spread and step, as when the bar below was measured (CEM's defaults
             # since 2026-12-02 converge further in 3 iterations, leaving less key-to-key
             # spread to compare with)
-            alpha=0.1,
-            init_std_fraction=0.25,
-            keep_std=False,
+            **MBRL_LIB_STEP,
         )
     )
     rollout = RolloutConfig(num_particles=4, propagation="ts1")

@@ -16,6 +16,7 @@ from jaxmbrl.models import ModelSpec
 from jaxmbrl.models.training import TrainConfig
 from jaxmbrl.planners.registry import PlannerSpec, build
 from jaxmbrl.rollouts import RolloutConfig
+from jaxmbrl.types import ActionSpace
 
 TINY = PETSConfig(
     num_episodes=2,
@@ -207,6 +208,27 @@ def test_planner_options_are_checked_against_the_chosen_planner():
     mppi = PlannerSpec("mppi", horizon=5, options={"temperature": 0.3, "noise_sigma": 0.5})
     config = pets_setup(dataclasses.replace(TINY, planner=mppi)).planner_config
     assert (config.temperature, config.noise_sigma) == (0.3, 0.5)
+
+
+def test_build_drops_only_the_options_of_the_other_action_kinds_planner():
+    box, choices = ActionSpace.box([-1.0], [1.0]), ActionSpace.discrete(3)
+    options = {"num_samples": 16, "num_elites": 4, "sampling": "truncated", "keep_std": False}
+    spec = PlannerSpec("cem", horizon=5, options=options)
+    _, continuous = build(spec, box)
+    assert (continuous.sampling, continuous.keep_std) == ("truncated", False)
+    _, discrete = build(spec, choices)  # discrete CEM has neither option
+    assert discrete.num_samples == 16 and not hasattr(discrete, "sampling")
+    # "auto" is iCEM or CEM: an iCEM-only option is dropped for discrete actions only.
+    _, icem = build(PlannerSpec("auto", options={"population_decay": 1.5}), box)
+    assert icem.population_decay == 1.5
+    build(PlannerSpec("auto", options={"population_decay": 1.5}), choices)
+    # An option neither kind's planner of that name takes stays an error.
+    with pytest.raises(ValueError, match="'cem' does not take temperature"):
+        build(spec.replace(temperature=0.5), choices)
+    with pytest.raises(ValueError, match="'random' does not take sampling"):
+        build(PlannerSpec("random", options={"sampling": "truncated"}), choices)
+    with pytest.raises(ValueError, match="'mppi' does not take sampling"):
+        build(PlannerSpec("mppi", options={"sampling": "truncated"}), box)
 
 
 def test_auto_planner_is_icem_for_boxes_and_cem_for_discrete_actions():

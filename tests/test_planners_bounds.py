@@ -22,7 +22,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmbrl.planners import CEMConfig, ICEMConfig, MPPIConfig, cem, icem, mppi
+from jaxmbrl.planners import (
+    MBRL_LIB_OPTIONS,
+    MBRL_LIB_STEP,
+    CEMConfig,
+    ICEMConfig,
+    MPPIConfig,
+    cem,
+    icem,
+    mppi,
+)
 
 H, A, K, C = 4, 3, 8, 4
 LOW = np.array([-2.0, -1.0, -3.0], np.float32)
@@ -45,9 +54,7 @@ PLANNERS = {
     "cem": lambda: cem(CEMConfig(**BOUNDS)),
     "icem": lambda: icem(ICEMConfig(**BOUNDS)),
     "mppi": lambda: mppi(MPPIConfig(**BOUNDS)),
-    "cem_truncated": lambda: cem(
-        CEMConfig(**BOUNDS, sampling="truncated", alpha=0.1, init_std_fraction=0.25, keep_std=False)
-    ),
+    "cem_truncated": lambda: cem(CEMConfig(**BOUNDS, **MBRL_LIB_OPTIONS)),
 }
 # Largest on-bound error after the last call: (median over keys, largest over keys).
 TOLERANCE = {"cem": (0.02, 0.05), "icem": (0.05, 0.2), "mppi": (0.08, 0.2)}
@@ -158,7 +165,7 @@ def test_first_call_reaches_the_bounds_as_closely_as_inside(name):
 def test_mbrl_lib_spread_falls_short_of_the_bounds_in_one_call():
     # mbrl-lib's initial spread and step (1/4 of the range, alpha 0.1): the first call stops
     # well short of an optimum on the bounds; the defaults above do not.
-    planner = cem(CEMConfig(**BOUNDS, alpha=0.1, init_std_fraction=0.25, keep_std=False))
+    planner = cem(CEMConfig(**BOUNDS, **MBRL_LIB_STEP))
 
     def objective(key, actions):
         del key

@@ -46,8 +46,9 @@ from jaxmbrl.models import training
 from jaxmbrl.models.spec import ModelSpec
 from jaxmbrl.planners import registry
 from jaxmbrl.planners.base import PlanInfo
+from jaxmbrl.planners.cem import MBRL_LIB_OPTIONS
 from jaxmbrl.rollouts import RolloutConfig, make_particle_objective
-from jaxmbrl.types import ActionSpace, Array, Objective, PRNGKey, PyTree
+from jaxmbrl.types import Array, Objective, PRNGKey, PyTree
 from jaxmbrl.validation import check_choice, check_positive_int
 
 
@@ -201,11 +202,9 @@ PRESETS = {
                 "num_samples": 350,
                 "num_elites": 35,
                 "num_iterations": 5,
-                "alpha": 0.1,
-                # mbrl-lib's truncated normal, initial spread and restart: not our defaults
-                "sampling": "truncated",
-                "init_std_fraction": 0.25,
-                "keep_std": False,
+                # mbrl-lib's truncated normal, initial spread, smoothing and restart: not
+                # our defaults (continuous actions; discrete CEM takes only alpha of them)
+                **MBRL_LIB_OPTIONS,
             },
         ),
         rollout=RolloutConfig(num_particles=20, propagation="ts1"),
@@ -335,20 +334,6 @@ def _load(config: PETSConfig) -> AnyEnv:
     return envs.load(config.env_name, config.episode_length)
 
 
-# Options of continuous CEM that discrete CEM (categorical sampling) has no use for: the
-# mbrl-lib preset sets them, and it is also meant for discrete environments.
-_CONTINUOUS_ONLY_OPTIONS = ("sampling", "init_std_fraction", "keep_std")
-
-
-def _planner_spec(config: PETSConfig, action: ActionSpace) -> registry.PlannerSpec:
-    """``config.planner`` for the ``action`` space: for discrete actions without the
-    continuous-only options (``sampling``, ``init_std_fraction``, ``keep_std``), which discrete
-    CEM does not take."""
-    if not action.is_discrete:
-        return config.planner
-    return config.planner.replace(**dict.fromkeys(_CONTINUOUS_ONLY_OPTIONS))
-
-
 def pets_setup(config: PETSConfig, env: AnyEnv | None = None) -> PETSSetup:
     """Resolve ``config`` against its environment (loaded by name unless ``env`` is given).
 
@@ -360,7 +345,7 @@ def pets_setup(config: PETSConfig, env: AnyEnv | None = None) -> PETSSetup:
     learned = (
         functions.reward_fn is None if config.learned_reward is None else config.learned_reward
     )
-    _, planner_config = registry.build(_planner_spec(config, spec.action), spec.action)
+    _, planner_config = registry.build(config.planner, spec.action)
     separate = learned and config.reward_model == "separate"
     model_config = config.model.ensemble(
         obs_dim=spec.obs_dim,
@@ -640,7 +625,7 @@ def make_pets(config: PETSConfig, env: AnyEnv | None = None) -> PETS:
     """
     spec, functions = env = env or _load(config)
     setup = pets_setup(config, env)
-    planner, _ = registry.build(_planner_spec(config, spec.action), spec.action)
+    planner, _ = registry.build(config.planner, spec.action)
     objective = _objective_factory(config, setup, functions)
 
     def real_episode(state, episode_planner, make_objective, progress=None):
@@ -733,7 +718,7 @@ def make_host_episodes(config: PETSConfig, env: AnyEnv | None = None) -> HostEpi
     """
     spec, functions = env = env or _load(config)
     setup = pets_setup(config, env)
-    planner, _ = registry.build(_planner_spec(config, spec.action), spec.action)
+    planner, _ = registry.build(config.planner, spec.action)
     objective = _objective_factory(config, setup, functions)
 
     def policy(episode_planner, objective_of) -> HostPolicy:

@@ -1,7 +1,19 @@
 """Planners: factories returning a :class:`~jaxmbrl.planners.base.Planner` of pure functions."""
 
-from jaxmbrl.planners.base import ContinuousPlannerConfig, PlanInfo, Planner
-from jaxmbrl.planners.cem import CEMConfig, CEMState, cem, cem_update
+from jaxmbrl.planners.base import (
+    ContinuousPlannerConfig,
+    GaussianPlannerConfig,
+    PlanInfo,
+    Planner,
+)
+from jaxmbrl.planners.cem import (
+    MBRL_LIB_OPTIONS,
+    MBRL_LIB_STEP,
+    CEMConfig,
+    CEMState,
+    cem,
+    cem_update,
+)
 from jaxmbrl.planners.discrete import (
     DiscreteCEMConfig,
     DiscreteCEMState,
@@ -21,6 +33,8 @@ from jaxmbrl.planners.random_shooting import (
 )
 
 __all__ = [
+    "MBRL_LIB_OPTIONS",
+    "MBRL_LIB_STEP",
     "CEMConfig",
     "CEMState",
     "ContinuousPlannerConfig",
@@ -29,6 +43,7 @@ __all__ = [
     "DiscretePlannerConfig",
     "DiscreteRandomShootingConfig",
     "DiscreteRandomShootingState",
+    "GaussianPlannerConfig",
     "ICEMConfig",
     "ICEMState",
     "MPPIConfig",

@@ -30,6 +30,7 @@ from flax import struct
 from jaxmbrl.types import Array, Objective, PRNGKey
 from jaxmbrl.validation import (
     as_float_tuple,
+    check_positive_float,
     check_positive_int,
     sanitize_returns,
 )
@@ -120,6 +121,31 @@ class ContinuousPlannerConfig:
         return jnp.broadcast_to((low + high) / 2, (self.horizon, self.action_dim))
 
 
+@dataclasses.dataclass(frozen=True)
+class GaussianPlannerConfig(ContinuousPlannerConfig):
+    """A continuous planner that searches with a Gaussian over action sequences (CEM, iCEM),
+    whose initial standard deviation is a fraction of the action range.
+
+    Attributes:
+      init_std_fraction: the initial standard deviation as a fraction of ``high - low``
+        (> 0; mbrl-lib 0.25, the variance ``(high - low)**2 / 16``). Each subclass sets its
+        own default.
+    """
+
+    init_std_fraction: float = 0.25
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive_float("init_std_fraction", self.init_std_fraction)
+
+    def initial_std(self) -> Array:
+        """``[H, A] float32``: ``init_std_fraction * (high - low)``."""
+        low, high = self.bounds()
+        return jnp.broadcast_to(
+            self.init_std_fraction * (high - low), (self.horizon, self.action_dim)
+        )
+
+
 def shift_sequence(seq: Array, fill: Array) -> Array:
     """Move a plan one step forward in time and refill the last step.
 
@@ -178,6 +204,7 @@ def select_best(returns: Array, candidates: Array) -> tuple[Array, Array]:
 __all__ = [
     "MAX_ACTION_BOUND",
     "ContinuousPlannerConfig",
+    "GaussianPlannerConfig",
     "PlanInfo",
     "PlanState",
     "Planner",

@@ -26,9 +26,9 @@ standard deviation is ``init_std_fraction * (high - low)`` (mbrl-lib ``(high - l
 ever scored (an action sequence, inside the bounds) is tracked; the planner returns the final
 mean, clipped to the bounds (``return_mean_elites=True``, mbrl-lib's PETS setting), or that
 best sequence. ``sampling="truncated", init_std_fraction=0.25, alpha=0.1, keep_std=False``
-is mbrl-lib's CEM. Differences from mbrl-lib: a non-finite return becomes ``-inf``
-(mbrl-lib sets NaN to ``-1e-10``, which can beat every real return), and the iterations are
-one ``lax.scan``.
+(:data:`MBRL_LIB_OPTIONS`) is mbrl-lib's CEM. Differences from mbrl-lib: a non-finite
+return becomes ``-inf`` (mbrl-lib sets NaN to ``-1e-10``, which can beat every real return),
+and the iterations are one ``lax.scan``.
 
 Warm start: the plan state holds the returned solution (as mbrl-lib's ``keep_last_solution``;
 inside the bounds, so each call's latent mean starts inside them) and the final standard
@@ -40,6 +40,7 @@ restarts from the initial variance instead.
 from __future__ import annotations
 
 import dataclasses
+from types import MappingProxyType
 from typing import NamedTuple
 
 import jax
@@ -47,7 +48,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmbrl.planners.base import (
-    ContinuousPlannerConfig,
+    GaussianPlannerConfig,
     PlanInfo,
     Planner,
     clip_broadcast,
@@ -60,15 +61,21 @@ from jaxmbrl.validation import (
     check_bool,
     check_choice,
     check_fraction,
-    check_positive_float,
     check_positive_int,
 )
 
 SAMPLING = ("clipped", "truncated")
 
+# mbrl-lib's CEM step: its initial spread ``(high - low) / 4``, smoothing 0.1 and restart from
+# the initial spread at every call. With its truncated-normal sampling (MBRL_LIB_OPTIONS) these
+# options make CEMConfig mbrl-lib's CEM exactly; population, elites and iterations are left to
+# the caller (mbrl-lib's own are CEMConfig's defaults).
+MBRL_LIB_STEP = MappingProxyType({"init_std_fraction": 0.25, "alpha": 0.1, "keep_std": False})
+MBRL_LIB_OPTIONS = MappingProxyType({"sampling": "truncated", **MBRL_LIB_STEP})
+
 
 @dataclasses.dataclass(frozen=True)
-class CEMConfig(ContinuousPlannerConfig):
+class CEMConfig(GaussianPlannerConfig):
     """Configuration of :func:`cem`. Population, elites and iterations are mbrl-lib's
     ``pets_cartpole`` ones; the sampling and the step size are not: mbrl-lib's CEM is
     ``sampling="truncated", init_std_fraction=0.25, alpha=0.1, keep_std=False`` (the
@@ -126,15 +133,6 @@ class CEMConfig(ContinuousPlannerConfig):
         check_bool("return_mean_elites", self.return_mean_elites)
         check_bool("keep_std", self.keep_std)
         check_choice("sampling", self.sampling, SAMPLING)
-        check_positive_float("init_std_fraction", self.init_std_fraction)
-
-    def initial_std(self) -> Array:
-        """``[H, A] float32``: ``init_std_fraction * (high - low)`` (mbrl-lib's variance
-        ``(high - low)**2 / 16`` with ``init_std_fraction=0.25``)."""
-        low, high = self.bounds()
-        return jnp.broadcast_to(
-            self.init_std_fraction * (high - low), (self.horizon, self.action_dim)
-        )
 
 
 @struct.dataclass

@@ -65,7 +65,7 @@ import numpy as np
 from flax import struct
 
 from jaxmbrl.planners.base import (
-    ContinuousPlannerConfig,
+    GaussianPlannerConfig,
     PlanInfo,
     Planner,
     clip_broadcast,
@@ -79,14 +79,13 @@ from jaxmbrl.validation import (
     check_bool,
     check_finite,
     check_fraction,
-    check_positive_float,
     check_positive_int,
     check_range,
 )
 
 
 @dataclasses.dataclass(frozen=True)
-class ICEMConfig(ContinuousPlannerConfig):
+class ICEMConfig(GaussianPlannerConfig):
     """Configuration of :func:`icem`; the defaults are mbrl-lib's ``pets_icem_cartpole`` ones.
 
     Attributes:
@@ -147,7 +146,6 @@ class ICEMConfig(ContinuousPlannerConfig):
         check_fraction("keep_elite_frac", self.keep_elite_frac)
         for name in ("return_mean_elites", "keep_std", "fixed_shapes"):
             check_bool(name, getattr(self, name))
-        check_positive_float("init_std_fraction", self.init_std_fraction)
 
     @property
     def num_kept_elites(self) -> int:
@@ -171,14 +169,6 @@ class ICEMConfig(ContinuousPlannerConfig):
         if self.fixed_shapes:
             return self.num_iterations * self.num_candidates
         return sum(self.population_sizes()) + self.num_iterations * self.num_kept_elites + 1
-
-    def initial_std(self) -> Array:
-        """``[H, A] float32``: ``init_std_fraction * (high - low)``; the default 1/4 is
-        mbrl-lib's variance ``(high - low)**2 / 16``."""
-        low, high = self.bounds()
-        return jnp.broadcast_to(
-            self.init_std_fraction * (high - low), (self.horizon, self.action_dim)
-        )
 
 
 @struct.dataclass

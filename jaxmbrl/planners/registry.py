@@ -94,7 +94,7 @@ class PlannerSpec:
         "temperature": 0.5}`` (a mapping; stored as sorted ``(name, value)`` pairs so the
         spec stays hashable). Options left out take the planner's defaults. An option no
         planner has is an error here; one the chosen planner lacks is an error in
-        :func:`build`.
+        :func:`build`, unless the same-named planner for the other action kind takes it.
     """
 
     name: str = "auto"
@@ -138,15 +138,23 @@ def build(spec: PlannerSpec, action: ActionSpace) -> tuple[Planner, Any]:
     Returns:
       ``(planner, config)``, the config being the planner's validated config dataclass.
 
+    A spec is meant for both action kinds: an option that only the other kind's planner of
+    the same name takes (continuous CEM's ``sampling``, ``init_std_fraction`` and
+    ``keep_std`` for discrete CEM) is dropped, so that one spec, such as the ``mbrl-lib``
+    PETS preset, builds for either.
+
     Raises:
-      ValueError: a planner not available for this action space, an option the planner does
-        not take, or an invalid configuration (the message names the field).
+      ValueError: a planner not available for this action space, an option neither kind's
+        planner of that name takes, or an invalid configuration (the message names the
+        field).
     """
     discrete = action.is_discrete
     name = resolve(spec.name, discrete)
     config_cls, factory = (DISCRETE if discrete else CONTINUOUS)[name]
     taken = options_of(name, discrete)
-    extra = sorted(k for k, _ in spec.options if k not in taken)
+    other = _options_for_other_kind(spec.name, discrete)
+    options = {k: v for k, v in spec.options if k in taken or k not in other}
+    extra = sorted(k for k in options if k not in taken)
     if extra:
         raise ValueError(
             f"planner {name!r} does not take {', '.join(extra)}; its options are {', '.join(taken)}"
@@ -155,8 +163,16 @@ def build(spec: PlannerSpec, action: ActionSpace) -> tuple[Planner, Any]:
         common = {"num_actions": action.num_actions}
     else:
         common = {"action_low": action.low, "action_high": action.high}
-    config = config_cls(horizon=spec.horizon, **common, **dict(spec.options))
+    config = config_cls(horizon=spec.horizon, **common, **options)
     return factory(config), config
+
+
+def _options_for_other_kind(name: str, discrete: bool) -> dict[str, Any]:
+    """The options of planner ``name`` for the other action kind (empty where it has no
+    planner of that name)."""
+    if name != "auto" and name not in (CONTINUOUS if discrete else DISCRETE):
+        return {}
+    return options_of(name, not discrete)
 
 
 __all__ = ["PlannerSpec", "build", "options_of", "planner_names", "resolve"]

@@ -130,7 +130,7 @@ def main():
             "mppi", horizon=30, options={"num_samples": 100, "num_iterations": 2}
         )
     )
-    planner, _ = registry.build(pets_lib._planner_spec(config, spec.action), spec.action)
+    planner, _ = registry.build(config.planner, spec.action)
     oracle = mpc.oracle(functions, gamma=config.rollout.gamma)
 
     @jax.jit
