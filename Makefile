@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 # The tests also cover the optional MuJoCo families (the `mujoco` extra); the demo does not
 # need them, so `make demo` stays the light base install.
 TEST_STAMP := $(VENV)/.installed-test-stamp
+# Test processes (pytest-xdist): one per core of the CI machine. Each test file runs whole in
+# one process (--dist loadfile), so a module's fixtures are computed once.
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test lint format clean
 
@@ -27,7 +30,7 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
