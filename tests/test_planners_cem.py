@@ -152,3 +152,10 @@ def test_config_is_hashable_and_wrong_config_type_rejected():
     assert hash(_config()) == hash(_config())
     with pytest.raises(TypeError, match="CEMConfig"):
         cem(object())
+
+
+def test_fields_after_the_bounds_keep_their_positions():
+    # init_std_fraction lives on the shared GaussianPlannerConfig; keyword-only, it does not
+    # shift CEM's own fields, so a positional population stays the population.
+    config = CEMConfig(4, (-1.0,), (1.0,), 64, 8)
+    assert (config.num_samples, config.num_elites, config.init_std_fraction) == (64, 8, 0.5)

@@ -129,10 +129,11 @@ class GaussianPlannerConfig(ContinuousPlannerConfig):
     Attributes:
       init_std_fraction: the initial standard deviation as a fraction of ``high - low``
         (> 0; mbrl-lib 0.25, the variance ``(high - low)**2 / 16``). Each subclass sets its
-        own default.
+        own default. Keyword-only, so that a subclass's own fields keep their positions
+        after the bounds.
     """
 
-    init_std_fraction: float = 0.25
+    init_std_fraction: float = dataclasses.field(default=0.25, kw_only=True)
 
     def __post_init__(self):
         super().__post_init__()

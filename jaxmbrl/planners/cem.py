@@ -121,7 +121,7 @@ class CEMConfig(GaussianPlannerConfig):
     return_mean_elites: bool = True
     keep_std: bool = True
     sampling: str = "clipped"
-    init_std_fraction: float = 0.5
+    init_std_fraction: float = dataclasses.field(default=0.5, kw_only=True)
 
     def __post_init__(self):
         super().__post_init__()

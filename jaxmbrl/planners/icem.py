@@ -127,7 +127,7 @@ class ICEMConfig(GaussianPlannerConfig):
     return_mean_elites: bool = False
     keep_std: bool = False
     fixed_shapes: bool = False
-    init_std_fraction: float = 0.25
+    init_std_fraction: float = dataclasses.field(default=0.25, kw_only=True)
 
     def __post_init__(self):
         super().__post_init__()
