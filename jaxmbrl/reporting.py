@@ -25,6 +25,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxmbrl import cpu_dot
+
 # Distributions whose versions every record names.
 _DISTRIBUTIONS = ("jaxmbrl", "jax", "jaxlib", "flax", "optax", "gymnax", "orbax-checkpoint")
 
@@ -60,7 +62,9 @@ def machine_record() -> dict[str, Any]:
     Returns:
       A JSON-serialisable dict: the versions of jaxmbrl, jax, jaxlib, flax, optax, gymnax and
       orbax-checkpoint, Python and the platform, the CPU model, core count and
-      bfloat16/AMX flags, the JAX backend, its devices and their kind.
+      bfloat16/AMX flags, the JAX backend, its devices and their kind, and under
+      ``dot_library`` the library that runs a float32 and a bfloat16 dense layer's dot
+      (:func:`jaxmbrl.cpu_dot.dot_library`: ``"ynnpack"``, ``"xla"``, ... on the CPU).
     """
     record: dict[str, Any] = {d: _version(d) for d in _DISTRIBUTIONS}
     record |= {
@@ -71,6 +75,7 @@ def machine_record() -> dict[str, Any]:
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "device": str(jax.devices()[0].device_kind),
+        "dot_library": {d: cpu_dot.dot_library(d) for d in ("float32", "bfloat16")},
     }
     return record
 
