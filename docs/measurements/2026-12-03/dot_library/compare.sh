@@ -17,12 +17,12 @@ run() {  # run LIBRARY REP [full]: the benchmarks under that library's XLA_FLAGS
   echo "== $v rep $rep $(date +%T) XLA_FLAGS=$flags"
   XLA_FLAGS=$flags python benchmarks/bench_planning.py $peer --out "$out/planning_${v}_$rep" \
     --only pendulum_cem pendulum_cem_pop50 pendulum_cem_pop2000 cartpole_cem pendulum_icem pendulum_mppi \
-    | grep -E "^\w+ \[(float32|bfloat16)\]"
+    2>&1 | tee "$out/planning_${v}_$rep.log" | grep -E "^\w+ \[(float32|bfloat16)\]" || true
   [ -n "$full" ] || return 0
   XLA_FLAGS=$flags python benchmarks/bench_training.py --no-peer --out "$out/training_${v}_$rep" \
-    | grep -iE "samples/s" | head -5
+    > "$out/training_${v}_$rep.log" 2>&1
   XLA_FLAGS=$flags python benchmarks/tune_pets.py --seeds 5 --episodes 10 --out "$out/pets_${v}_$rep" "$v:" \
-    | grep -E "last3|s\b" | tail -4
+    > "$out/pets_${v}_$rep.log" 2>&1
 }
 for rep in 1 2; do
   run ynnpack $rep full
