@@ -1,5 +1,15 @@
 """jaxmbrl: a JAX-accelerated, vectorized planning engine for model-based RL."""
 
+# ruff: noqa: E402 (the CPU dot library is chosen before the submodules are imported)
+
+import os as _os
+
+# XLA:CPU's dot library is fixed when JAX's backend starts, so it is chosen before any
+# submodule import can make an array (gymnax's does): $JAXMBRL_CPU_DOT, default "auto".
+from jaxmbrl import cpu_dot
+
+cpu_dot.use(_os.environ.get(cpu_dot.ENV_VAR, "auto"), warn=cpu_dot.ENV_VAR in _os.environ)
+
 from jaxmbrl import (
     agents,
     buffer,
@@ -59,6 +69,7 @@ __all__ = [
     "agents",
     "buffer",
     "cem",
+    "cpu_dot",
     "envs",
     "experiments",
     "icem",

@@ -4,25 +4,29 @@ jaxlib 0.10.2's XLA:CPU hands a dot (with the converts of its operands) to **YNN
 default: the optimised HLO shows it as a fusion of kind ``__ynn_fusion``. With
 ``--xla_cpu_experimental_ynn_fusion_type=`` (an empty list) XLA's own dot emitter (Eigen)
 runs it instead. The oneDNN options that the same jaxlib lists
-(``xla_cpu_experimental_onednn_fusion_type``, ``xla_cpu_use_onednn``) created no oneDNN
-fusion on the CPUs tried here: an AMD EPYC without AVX-512, on which the HLO kept XLA's dot.
+(``xla_cpu_experimental_onednn_fusion_type``, ``xla_cpu_use_onednn``,
+``xla_cpu_experimental_onednn_custom_call``) created no oneDNN fusion or call on the CPUs
+tried here (AMD EPYC with AVX2 only, and with AVX-512 and avx512_bf16): the HLO kept XLA's dot.
 
-Neither library is faster everywhere, so the choice is measured per kind of CPU (the table in
-the README, from ``benchmarks/bench_planning.py`` under each library on the same machine) and
-reported with every result: :func:`dot_library` reads the optimised HLO of a small compiled
-dot, so it tells what runs, not what was asked for.
+Which library is faster depends on the CPU, so the choice is measured per kind of CPU
+(:data:`MEASURED`; ``benchmarks/bench_planning.py`` and ``benchmarks/bench_training.py``
+under each library, alternating on the same machine) and reported with every result:
+:func:`dot_library` reads the optimised HLO of a small compiled dot, so it tells what runs,
+not what was asked for.
 
 Choosing it:
 
 * for one program: ``jax.jit(f, compiler_options=compiler_options("xla"))``;
 * for a whole process: :func:`use` before JAX starts its CPU backend, or
-  ``JAXMBRL_CPU_DOT=ynnpack|xla|auto`` in the environment, which ``import jaxmbrl`` applies
-  (``auto``: :func:`preferred` for this CPU). JAX starts its backend at the first array it
-  makes, and some imports (gymnax) make arrays, so the environment variable is the way for a
-  program that imports them first.
+  ``JAXMBRL_CPU_DOT=ynnpack|ynnpack_dot|xla|auto`` in the environment, which
+  ``import jaxmbrl`` applies (default ``auto``: :func:`preferred` for this CPU). JAX starts
+  its backend at the first array it makes, and some imports (gymnax) make arrays: import
+  jaxmbrl before them, or name the option in ``XLA_FLAGS`` (:func:`xla_flag`), which always
+  wins.
 
-The library does not change what is computed, only the order of float32 sums inside a dot:
-the same layer agrees to about 1e-6 relative between the two (a test holds it).
+The library does not change what is computed, only the order of the sums inside a dot: the
+ensemble's predicted means differ by 6e-7 of their largest magnitude in float32 and by 5e-3
+with bfloat16 operands (4 x 200 SiLU, 7 members, 512 rows; a test holds 1e-5 and 2e-2).
 """
 
 from __future__ import annotations
@@ -144,24 +148,33 @@ def _cpu_fields() -> dict[str, str]:
     return fields
 
 
-def preferred(cpu: Mapping[str, str] | None = None) -> str:
-    """The library measured faster for the ensemble's planning call on this kind of CPU.
+#: ``(vendor_id, cpu family, model)`` of ``/proc/cpuinfo`` -> the library measured faster there
+#: for the ensemble's planning call and training (``benchmarks/bench_planning.py`` and
+#: ``benchmarks/bench_training.py`` under each library, one after the other on one machine).
+#: AMD EPYC family 26 model 2 (AVX-512, avx512_bf16, 2 cores), 2026-12-03, two alternating
+#: runs each: XLA's dot was faster on all six planning workloads in both dtypes (ynnpack /
+#: xla 1.03-1.25 in seconds per call) and trained 1.7x faster (31,500 against 17,800
+#: samples/s). An AMD EPYC family 25 model 1 (AVX2) planned 1.1-1.4x faster with XLA's dot
+#: too (two workloads), but its training was not measured, so it keeps the default.
+MEASURED: Mapping[tuple[str, str, str], str] = MappingProxyType(
+    {("AuthenticAMD", "26", "2"): "xla"}
+)
 
-    Measured (``benchmarks/bench_planning.py`` under each library, the same machine, one after
-    the other) on an AMD EPYC without AVX-512 (family 25, model 1): XLA's own dot. Every CPU
-    kind not measured keeps XLA's default, YNNPACK.
+
+def preferred(cpu: Mapping[str, str] | None = None) -> str:
+    """The library measured faster for the model's dense layers on this kind of CPU.
 
     Args:
-      cpu: ``/proc/cpuinfo`` fields ``vendor_id`` and ``flags`` (default: this machine's).
+      cpu: ``/proc/cpuinfo`` fields ``vendor_id``, ``cpu family`` and ``model`` (default:
+        this machine's).
 
     Returns:
-      A name of :data:`LIBRARIES`.
+      A name of :data:`LIBRARIES`: the :data:`MEASURED` one for this CPU kind, else
+      ``"ynnpack"`` (XLA's default).
     """
     cpu = _cpu_fields() if cpu is None else cpu
-    flags = set(cpu.get("flags", "").split())
-    if cpu.get("vendor_id") == "AuthenticAMD" and flags and "avx512f" not in flags:
-        return "xla"
-    return "ynnpack"
+    kind = (cpu.get("vendor_id", ""), cpu.get("cpu family", ""), cpu.get("model", ""))
+    return MEASURED.get(kind, "ynnpack")
 
 
 def _backends_started() -> bool:
@@ -170,14 +183,22 @@ def _backends_started() -> bool:
     return xla_bridge.backends_are_initialized()
 
 
+def _running(library: str) -> str:
+    """What :func:`dot_library` reports when ``library`` runs."""
+    return "ynnpack" if library.startswith("ynnpack") else library
+
+
 def use(library: str, *, warn: bool = True) -> bool:
     """Select ``library`` for the whole process through ``XLA_FLAGS``, before JAX starts.
 
-    An ``XLA_FLAGS`` that already names the option wins (it is the user's own choice).
+    ``import jaxmbrl`` calls it with ``$JAXMBRL_CPU_DOT`` (default ``"auto"``). It changes
+    nothing when ``XLA_FLAGS`` already names :data:`YNN_OPTION` (the user's own choice wins),
+    when JAX's backend has already started (the options are read once, at its start), or for
+    ``"auto"`` when :func:`preferred` is XLA's default.
 
     Args:
       library: a name of :data:`LIBRARIES`, or ``"auto"`` for :func:`preferred`.
-      warn: warn when JAX's backend has already started and the choice cannot take effect.
+      warn: warn when the backend has started and runs another library than ``library``.
 
     Returns:
       Whether ``XLA_FLAGS`` was changed.
@@ -185,26 +206,29 @@ def use(library: str, *, warn: bool = True) -> bool:
     Raises:
       ValueError: an unknown library name.
     """
-    library = preferred() if library == "auto" else library
+    auto = library == "auto"
+    library = preferred() if auto else library
     _check(library)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if YNN_OPTION in flags:
+    if YNN_OPTION in os.environ.get("XLA_FLAGS", "") or (auto and library == "ynnpack"):
         return False
     if _backends_started():
-        if warn and library != "ynnpack":
+        if warn and dot_library() != _running(library):
             warnings.warn(
-                f"JAX's backend already started: the CPU dot library stays XLA's default "
-                f"instead of {library!r}; set {ENV_VAR} or XLA_FLAGS before JAX makes an array",
+                f"JAX's backend had started before the CPU dot library could be chosen: "
+                f"{dot_library()!r} runs, not {library!r}. Set {ENV_VAR}={library} or "
+                f"XLA_FLAGS={xla_flag(library)} before JAX makes its first array (importing "
+                f"gymnax makes one: import jaxmbrl first).",
                 stacklevel=2,
             )
         return False
-    os.environ["XLA_FLAGS"] = f"{flags} {xla_flag(library)}".strip()
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla_flag(library)}".strip()
     return True
 
 
 __all__ = [
     "ENV_VAR",
     "LIBRARIES",
+    "MEASURED",
     "YNN_DEFAULT",
     "YNN_OPTION",
     "compiler_options",

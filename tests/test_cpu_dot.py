@@ -1,0 +1,122 @@
+"""Tests for jaxmbrl.cpu_dot: naming, selecting and detecting XLA:CPU's dot library, and the
+ensemble giving the same predictions whichever library runs its dense layers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmbrl import cpu_dot, models
+
+cpu_only = pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's dot libraries")
+
+
+@cpu_only
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_dot_library_reads_what_the_options_select(dtype):
+    assert cpu_dot.dot_library(dtype, options=cpu_dot.compiler_options("xla")) == "xla"
+    for name in ("ynnpack", "ynnpack_dot"):
+        assert cpu_dot.dot_library(dtype, options=cpu_dot.compiler_options(name)) == "ynnpack"
+
+
+def test_unknown_library_is_a_clear_error():
+    for call in (cpu_dot.compiler_options, cpu_dot.xla_flag, cpu_dot.use):
+        with pytest.raises(ValueError, match="unknown CPU dot library 'onednn'"):
+            call("onednn")
+
+
+def test_xla_flag_spells_the_option():
+    assert cpu_dot.xla_flag("xla") == f"--{cpu_dot.YNN_OPTION}="
+    assert cpu_dot.xla_flag("ynnpack") == f"--{cpu_dot.YNN_OPTION}={cpu_dot.YNN_DEFAULT}"
+
+
+def test_preferred_follows_the_measured_cpu_kinds():
+    for cpu, library in cpu_dot.MEASURED.items():
+        vendor, family, model = cpu
+        info = {"vendor_id": vendor, "cpu family": family, "model": model, "flags": "fpu sse"}
+        assert cpu_dot.preferred(info) == library
+    unmeasured = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "999", "flags": "sse"}
+    assert cpu_dot.preferred(unmeasured) == "ynnpack"
+    assert cpu_dot.preferred({}) == "ynnpack"
+
+
+def _predict(config, state, obs, act, library):
+    fn = jax.jit(
+        lambda s, o, a: models.predict(config, s, o, a),
+        compiler_options=cpu_dot.compiler_options(library),
+    )
+    return jax.tree.map(np.asarray, fn(state, obs, act))
+
+
+@cpu_only
+@pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("bfloat16", 2e-2)])
+def test_ensemble_predictions_agree_across_libraries(dtype, rtol):
+    # The mbrl-lib model's layer widths (4 x 200 SiLU, 7 members, Gaussian head), planning rows.
+    config = models.EnsembleConfig(obs_dim=3, action_dim=1, matmul_dtype=dtype)
+    state = models.init(config, jax.random.key(0))
+    k1, k2 = jax.random.split(jax.random.key(1))
+    obs = jax.random.normal(k1, (512, 3))
+    act = jax.random.uniform(k2, (512, 1), minval=-2.0, maxval=2.0)
+    ynn_mean, ynn_var = _predict(config, state, obs, act, "ynnpack")
+    xla_mean, xla_var = _predict(config, state, obs, act, "xla")
+    assert ynn_mean.shape == (7, 512, 3)
+    scale = np.abs(ynn_mean).max()  # an error relative to the output's size, not per entry
+    np.testing.assert_allclose(xla_mean, ynn_mean, rtol=0, atol=rtol * scale)
+    np.testing.assert_allclose(xla_var, ynn_var, rtol=10 * rtol, atol=0)
+    # Two different programs were compared, not one program with itself.
+    assert _runs_ynnpack(config, state, obs, act, "ynnpack")
+    assert not _runs_ynnpack(config, state, obs, act, "xla")
+
+
+def _runs_ynnpack(config, state, obs, act, library):
+    fn = jax.jit(lambda s, o, a: models.predict(config, s, o, a))
+    text = fn.lower(state, obs, act).compile(cpu_dot.compiler_options(library)).as_text()
+    return "__ynn_fusion" in text
+
+
+def _run(code: str, **env) -> str:
+    environ = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", cpu_dot.ENV_VAR)}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=environ | env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+RECORD = "import jaxmbrl; print(jaxmbrl.reporting.machine_record()['dot_library']['float32'])"
+
+
+@cpu_only
+def test_environment_variable_selects_the_library_for_the_process():
+    assert _run(RECORD, JAXMBRL_CPU_DOT="xla") == "xla"
+    assert _run(RECORD, JAXMBRL_CPU_DOT="ynnpack") == "ynnpack"
+    assert _run(RECORD, XLA_FLAGS=cpu_dot.xla_flag("xla")) == "xla"  # the user's flags win
+    assert _run(RECORD, XLA_FLAGS=cpu_dot.xla_flag("xla"), JAXMBRL_CPU_DOT="ynnpack") == "xla"
+    auto = "import jaxmbrl; print(jaxmbrl.cpu_dot.dot_library(), jaxmbrl.cpu_dot.preferred())"
+    ran, preferred = _run(auto).split()
+    assert ran == ("ynnpack" if preferred.startswith("ynnpack") else preferred)
+
+
+@cpu_only
+def test_choosing_after_the_backend_started_warns_and_changes_nothing():
+    # gymnax makes arrays when imported, which starts JAX's backend: too late to choose.
+    code = """
+        import warnings
+        import gymnax
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            import jaxmbrl
+        print(len(w), jaxmbrl.cpu_dot.dot_library(), "|", *w)
+    """
+    count, ran, *_ = _run(code, JAXMBRL_CPU_DOT="xla").split()
+    assert (count, ran) == ("1", "ynnpack")
