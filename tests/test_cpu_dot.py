@@ -100,7 +100,7 @@ RECORD = "import jaxmbrl; print(jaxmbrl.reporting.machine_record()['dot_library'
 def test_environment_variable_selects_the_library_for_the_process():
     assert _run(RECORD, JAXMBRL_CPU_DOT="xla") == "xla"
     assert _run(RECORD, JAXMBRL_CPU_DOT="ynnpack") == "ynnpack"
-    assert _run(RECORD, XLA_FLAGS=cpu_dot.xla_flag("xla")) == "xla"  # the user's flags win
+    # The user's XLA_FLAGS win over the variable.
     assert _run(RECORD, XLA_FLAGS=cpu_dot.xla_flag("xla"), JAXMBRL_CPU_DOT="ynnpack") == "xla"
     auto = "import jaxmbrl; print(jaxmbrl.cpu_dot.dot_library(), jaxmbrl.cpu_dot.preferred())"
     ran, preferred = _run(auto).split()
