@@ -1,14 +1,21 @@
-"""CPU time / wall time of repeated planning calls and training epochs: how many cores are busy."""
+"""CPU time / wall time of repeated compiled planning calls: how many cores are busy.
 
-import resource, sys, time, pathlib
+Run: JAXMBRL_CPU_DOT=xla|ynnpack python docs/measurements/2026-12-03/cores/cores_planning.py
+"""
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[4] / "benchmarks"))
-import jax
+import pathlib
+import resource
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[4] / "benchmarks"))
+
 import bench_planning as bp
+
 from jaxmbrl import cpu_dot
 
 
-def cpu():
+def cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
