@@ -77,9 +77,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+import jaxmbrl  # before gymnax, whose import starts JAX's backend (see jaxmbrl.cpu_dot)
+
+# isort: split
 from gymnax.environments.classic_control.pendulum import Pendulum
 
-import jaxmbrl
 from jaxmbrl import experiments, mpc, reporting
 from jaxmbrl.agents import pets as pets_lib
 from jaxmbrl.envs import flatten, gymnax_adapter, make, random_episodes

@@ -8,7 +8,7 @@ import os as _os
 # submodule import can make an array (gymnax's does): $JAXMBRL_CPU_DOT, default "auto".
 from jaxmbrl import cpu_dot
 
-cpu_dot.use(_os.environ.get(cpu_dot.ENV_VAR, "auto"), warn=cpu_dot.ENV_VAR in _os.environ)
+cpu_dot.use(_os.environ.get(cpu_dot.ENV_VAR, "").strip().lower() or "auto")
 
 from jaxmbrl import (
     agents,

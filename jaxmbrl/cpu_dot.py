@@ -59,8 +59,8 @@ LIBRARIES: Mapping[str, Mapping[str, str]] = MappingProxyType(
     }
 )
 
-#: The environment variable ``import jaxmbrl`` reads: a name of :data:`LIBRARIES`, or
-#: ``"auto"`` (the default) for :func:`preferred`.
+#: The environment variable ``import jaxmbrl`` reads: a name of :data:`LIBRARIES`,
+#: ``"auto"`` (the default) for :func:`preferred`, or ``"off"`` to leave ``XLA_FLAGS`` alone.
 ENV_VAR = "JAXMBRL_CPU_DOT"
 
 # Fusion kinds in the optimised HLO -> the library that runs them.
@@ -110,7 +110,7 @@ def dot_library(dtype: str = "float32", *, options: Mapping[str, str] | None = N
       library, ``"xla"`` when XLA's own emitter runs it, and the backend's name
       (``"gpu"``, ``"tpu"``) on other backends.
     """
-    return _dot_library(str(dtype), tuple(sorted((options or {}).items())))
+    return _dot_library(jnp.dtype(dtype).name, tuple(sorted((options or {}).items())))
 
 
 @functools.cache
@@ -132,9 +132,9 @@ def _dot_library(dtype: str, options: tuple[tuple[str, str], ...]) -> str:
 
 
 def _cpu_fields() -> dict[str, str]:
-    """``vendor_id`` and ``flags`` of the first CPU in ``/proc/cpuinfo`` (empty elsewhere)."""
+    """The fields of the first CPU in ``/proc/cpuinfo`` (empty where there is none)."""
     try:
-        with open("/proc/cpuinfo") as f:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             text = f.read(1 << 16)
     except OSError:
         return {}
@@ -178,27 +178,50 @@ def preferred(cpu: Mapping[str, str] | None = None) -> str:
 
 
 def _backends_started() -> bool:
-    from jax._src import xla_bridge  # no public way to ask without starting them
+    try:  # no public way to ask without starting them
+        from jax._src import xla_bridge
 
-    return xla_bridge.backends_are_initialized()
+        return bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):  # a jax without it: assume started, change nothing
+        return True
+
+
+def _flag_value(flags: str) -> str | None:
+    """The value :data:`YNN_OPTION` has in ``flags`` (an ``XLA_FLAGS`` string), if named."""
+    found = re.findall(rf"--{YNN_OPTION}=(\S*)", flags)
+    return found[-1] if found else None
+
+
+#: The jaxlib versions whose XLA:CPU is known to take :data:`YNN_OPTION` and its values (XLA
+#: aborts the process on a flag it does not know, so no other version gets it).
+CHECKED_JAXLIB = ("0.10.",)
+
+
+def _jaxlib_checked() -> bool:
+    return _jaxlib_version().startswith(CHECKED_JAXLIB)
 
 
 def _running(library: str) -> str:
-    """What :func:`dot_library` reports when ``library`` runs."""
+    """What :func:`dot_library` reports when ``library`` runs (``ynnpack_dot`` is YNNPACK)."""
     return "ynnpack" if library.startswith("ynnpack") else library
 
 
 def use(library: str, *, warn: bool = True) -> bool:
     """Select ``library`` for the whole process through ``XLA_FLAGS``, before JAX starts.
 
-    ``import jaxmbrl`` calls it with ``$JAXMBRL_CPU_DOT`` (default ``"auto"``). It changes
-    nothing when ``XLA_FLAGS`` already names :data:`YNN_OPTION` (the user's own choice wins),
-    when JAX's backend has already started (the options are read once, at its start), or for
-    ``"auto"`` when :func:`preferred` is XLA's default.
+    ``import jaxmbrl`` calls it with ``$JAXMBRL_CPU_DOT`` (default ``"auto"``). Changing
+    ``XLA_FLAGS`` affects all JAX code in the process and the processes it starts, which
+    inherit the variable. It changes nothing:
+
+    * for ``"off"``, or for ``"auto"`` when :func:`preferred` is XLA's default;
+    * when ``XLA_FLAGS`` already names :data:`YNN_OPTION` (the user's own choice, or one
+      inherited from a parent process, wins);
+    * when JAX's backend has already started (it reads the options once, at its start);
+    * on a jaxlib outside :data:`CHECKED_JAXLIB`.
 
     Args:
-      library: a name of :data:`LIBRARIES`, or ``"auto"`` for :func:`preferred`.
-      warn: warn when the backend has started and runs another library than ``library``.
+      library: a name of :data:`LIBRARIES`, ``"auto"`` for :func:`preferred`, or ``"off"``.
+      warn: warn when the choice cannot take effect and something else runs.
 
     Returns:
       Whether ``XLA_FLAGS`` was changed.
@@ -206,26 +229,51 @@ def use(library: str, *, warn: bool = True) -> bool:
     Raises:
       ValueError: an unknown library name.
     """
+    if library == "off":
+        return False
     auto = library == "auto"
     library = preferred() if auto else library
     _check(library)
-    if YNN_OPTION in os.environ.get("XLA_FLAGS", "") or (auto and library == "ynnpack"):
+    if auto and library == "ynnpack":
         return False
-    if _backends_started():
-        if warn and dot_library() != _running(library):
+    flags = os.environ.get("XLA_FLAGS", "")
+    if (current := _flag_value(flags)) is not None:
+        if warn and not auto and current != LIBRARIES[library][YNN_OPTION]:
             warnings.warn(
-                f"JAX's backend had started before the CPU dot library could be chosen: "
-                f"{dot_library()!r} runs, not {library!r}. Set {ENV_VAR}={library} or "
-                f"XLA_FLAGS={xla_flag(library)} before JAX makes its first array (importing "
-                f"gymnax makes one: import jaxmbrl first).",
+                f"XLA_FLAGS already sets --{YNN_OPTION}={current}, which wins over the CPU "
+                f"dot library {library!r}",
                 stacklevel=2,
             )
         return False
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla_flag(library)}".strip()
+    problem = None
+    if not _jaxlib_checked():
+        problem = f"jaxlib {_jaxlib_version()} is not one whose XLA:CPU takes --{YNN_OPTION}"
+    elif _backends_started():
+        if dot_library() != _running(library):
+            problem = (
+                f"JAX's backend had started before the CPU dot library could be chosen: "
+                f"{dot_library()!r} runs. Set {ENV_VAR}={library} or XLA_FLAGS="
+                f"{xla_flag(library)} before JAX makes its first array (importing gymnax makes "
+                f"one: import jaxmbrl first)"
+            )
+        else:
+            return False
+    if problem is not None:
+        if warn:
+            warnings.warn(f"CPU dot library {library!r} not applied: {problem}", stacklevel=2)
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {xla_flag(library)}".strip()
     return True
 
 
+def _jaxlib_version() -> str:
+    import jaxlib
+
+    return jaxlib.__version__
+
+
 __all__ = [
+    "CHECKED_JAXLIB",
     "ENV_VAR",
     "LIBRARIES",
     "MEASURED",

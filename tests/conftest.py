@@ -8,6 +8,10 @@ import sys
 import jax
 import pytest
 
+# Before any test module's imports: gymnax's import starts JAX's backend, after which jaxmbrl
+# can no longer choose the CPU dot library, and the suite must test the library users get.
+import jaxmbrl  # noqa: F401
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 

@@ -98,7 +98,7 @@ RECORD = "import jaxmbrl; print(jaxmbrl.reporting.machine_record()['dot_library'
 
 @cpu_only
 def test_environment_variable_selects_the_library_for_the_process():
-    assert _run(RECORD, JAXMBRL_CPU_DOT="xla") == "xla"
+    assert _run(RECORD, JAXMBRL_CPU_DOT=" XLA ") == "xla"
     assert _run(RECORD, JAXMBRL_CPU_DOT="ynnpack") == "ynnpack"
     # The user's XLA_FLAGS win over the variable.
     assert _run(RECORD, XLA_FLAGS=cpu_dot.xla_flag("xla"), JAXMBRL_CPU_DOT="ynnpack") == "xla"
@@ -109,14 +109,52 @@ def test_environment_variable_selects_the_library_for_the_process():
 
 @cpu_only
 def test_choosing_after_the_backend_started_warns_and_changes_nothing():
-    # gymnax makes arrays when imported, which starts JAX's backend: too late to choose.
     code = """
         import warnings
-        import gymnax
+        import jax.numpy as jnp
+        jnp.zeros(())  # starts JAX's backend, as importing gymnax does
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             import jaxmbrl
-        print(len(w), jaxmbrl.cpu_dot.dot_library(), "|", *w)
+        ours = [x for x in w if "CPU dot library" in str(x.message)]
+        print(len(ours), jaxmbrl.cpu_dot.dot_library())
     """
-    count, ran, *_ = _run(code, JAXMBRL_CPU_DOT="xla").split()
-    assert (count, ran) == ("1", "ynnpack")
+    assert _run(code, JAXMBRL_CPU_DOT="xla").split() == ["1", "ynnpack"]
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """A process whose backend has not started, on an unmeasured CPU, with no XLA_FLAGS."""
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(cpu_dot, "_backends_started", lambda: False)
+    monkeypatch.setattr(cpu_dot, "_cpu_fields", lambda: {"vendor_id": "GenuineIntel"})
+    return monkeypatch
+
+
+def test_use_writes_the_flag_only_when_it_should(fresh):
+    assert not cpu_dot.use("auto") and "XLA_FLAGS" not in os.environ  # unmeasured: default
+    assert not cpu_dot.use("off") and "XLA_FLAGS" not in os.environ
+    assert cpu_dot.use("xla") and os.environ["XLA_FLAGS"] == cpu_dot.xla_flag("xla")
+    assert not cpu_dot.use("ynnpack_dot", warn=False)  # the flag is named now: it wins
+    with pytest.warns(UserWarning, match="wins over the CPU dot library 'ynnpack'"):
+        cpu_dot.use("ynnpack")
+    assert os.environ["XLA_FLAGS"] == cpu_dot.xla_flag("xla")
+
+
+def test_auto_on_a_measured_cpu_keeps_the_users_other_flags(fresh):
+    (vendor, family, model), library = next(iter(cpu_dot.MEASURED.items()))
+    cpu = {"vendor_id": vendor, "cpu family": family, "model": model}
+    fresh.setattr(cpu_dot, "_cpu_fields", lambda: cpu)
+    fresh.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    assert cpu_dot.use("auto")
+    assert os.environ["XLA_FLAGS"].split() == [
+        "--xla_force_host_platform_device_count=2",
+        cpu_dot.xla_flag(library),
+    ]
+
+
+def test_an_unchecked_jaxlib_never_gets_the_flag(fresh):
+    fresh.setattr(cpu_dot, "_jaxlib_version", lambda: "0.99.0")
+    with pytest.warns(UserWarning, match="jaxlib 0.99.0"):
+        assert not cpu_dot.use("xla")
+    assert "XLA_FLAGS" not in os.environ
