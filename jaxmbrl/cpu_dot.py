@@ -131,8 +131,9 @@ def _dot_library(dtype: str, options: tuple[tuple[str, str], ...]) -> str:
     return found[0] if found else "xla"
 
 
-def _cpu_fields() -> dict[str, str]:
-    """The fields of the first CPU in ``/proc/cpuinfo`` (empty where there is none)."""
+def cpu_fields() -> dict[str, str]:
+    """The fields of the first CPU in ``/proc/cpuinfo`` (``vendor_id``, ``cpu family``,
+    ``model``, ``flags``, ...; empty where there is none)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             text = f.read(1 << 16)
@@ -172,7 +173,7 @@ def preferred(cpu: Mapping[str, str] | None = None) -> str:
       A name of :data:`LIBRARIES`: the :data:`MEASURED` one for this CPU kind, else
       ``"ynnpack"`` (XLA's default).
     """
-    cpu = _cpu_fields() if cpu is None else cpu
+    cpu = cpu_fields() if cpu is None else cpu
     kind = (cpu.get("vendor_id", ""), cpu.get("cpu family", ""), cpu.get("model", ""))
     return MEASURED.get(kind, "ynnpack")
 
@@ -245,25 +246,22 @@ def use(library: str, *, warn: bool = True) -> bool:
                 stacklevel=2,
             )
         return False
-    problem = None
     if not _jaxlib_checked():
         problem = f"jaxlib {_jaxlib_version()} is not one whose XLA:CPU takes --{YNN_OPTION}"
-    elif _backends_started():
-        if dot_library() != _running(library):
-            problem = (
-                f"JAX's backend had started before the CPU dot library could be chosen: "
-                f"{dot_library()!r} runs. Set {ENV_VAR}={library} or XLA_FLAGS="
-                f"{xla_flag(library)} before JAX makes its first array (importing gymnax makes "
-                f"one: import jaxmbrl first)"
-            )
-        else:
-            return False
-    if problem is not None:
-        if warn:
-            warnings.warn(f"CPU dot library {library!r} not applied: {problem}", stacklevel=2)
+    elif not _backends_started():
+        os.environ["XLA_FLAGS"] = f"{flags} {xla_flag(library)}".strip()
+        return True
+    elif (running := dot_library()) == _running(library):
         return False
-    os.environ["XLA_FLAGS"] = f"{flags} {xla_flag(library)}".strip()
-    return True
+    else:
+        problem = (
+            f"JAX's backend had started before the CPU dot library could be chosen: "
+            f"{running!r} runs. Set {ENV_VAR}={library} or XLA_FLAGS={xla_flag(library)} "
+            f"before JAX makes its first array (importing gymnax makes one: import jaxmbrl first)"
+        )
+    if warn:
+        warnings.warn(f"CPU dot library {library!r} not applied: {problem}", stacklevel=2)
+    return False
 
 
 def _jaxlib_version() -> str:
@@ -280,6 +278,7 @@ __all__ = [
     "YNN_DEFAULT",
     "YNN_OPTION",
     "compiler_options",
+    "cpu_fields",
     "dot_library",
     "preferred",
     "use",

@@ -127,7 +127,7 @@ def fresh(monkeypatch):
     """A process whose backend has not started, on an unmeasured CPU, with no XLA_FLAGS."""
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.setattr(cpu_dot, "_backends_started", lambda: False)
-    monkeypatch.setattr(cpu_dot, "_cpu_fields", lambda: {"vendor_id": "GenuineIntel"})
+    monkeypatch.setattr(cpu_dot, "cpu_fields", lambda: {"vendor_id": "GenuineIntel"})
     return monkeypatch
 
 
@@ -144,7 +144,7 @@ def test_use_writes_the_flag_only_when_it_should(fresh):
 def test_auto_on_a_measured_cpu_keeps_the_users_other_flags(fresh):
     (vendor, family, model), library = next(iter(cpu_dot.MEASURED.items()))
     cpu = {"vendor_id": vendor, "cpu family": family, "model": model}
-    fresh.setattr(cpu_dot, "_cpu_fields", lambda: cpu)
+    fresh.setattr(cpu_dot, "cpu_fields", lambda: cpu)
     fresh.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     assert cpu_dot.use("auto")
     assert os.environ["XLA_FLAGS"].split() == [

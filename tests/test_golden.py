@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxmbrl import cpu_dot
+
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden" / "golden.npz"
 
 CROSS_CPU_RTOL, CROSS_CPU_ATOL = 1e-5, 1e-6  # float32 rounding, far below any behaviour change
@@ -232,14 +234,7 @@ def golden() -> dict[str, np.ndarray]:
 def cpu_signature() -> str:
     """The kind of CPU the numbers come from: architecture, vendor, family, model and a hash
     of its ISA flags (``/proc/cpuinfo``; the platform's name elsewhere)."""
-    fields = {}
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            key, sep, value = line.partition(":")
-            if sep and key.strip() in ("vendor_id", "cpu family", "model", "flags"):
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
+    fields = cpu_dot.cpu_fields()
     flags = hashlib.sha256(fields.get("flags", "").encode()).hexdigest()[:12]
     return (
         f"{platform.machine()} {fields.get('vendor_id', platform.processor())} "
