@@ -105,12 +105,21 @@ def dot_library(dtype: str = "float32", *, options: Mapping[str, str] | None = N
       dtype: the operands' dtype, ``"float32"`` or ``"bfloat16"``.
       options: compiler options to compile it with (default: the process's flags only).
 
+    Raises:
+      ValueError: another dtype.
+
     Returns:
       ``"ynnpack"``, ``"xnnpack"`` or ``"onednn"`` when XLA:CPU hands the dot to that
       library, ``"xla"`` when XLA's own emitter runs it, and the backend's name
       (``"gpu"``, ``"tpu"``) on other backends.
     """
-    return _dot_library(jnp.dtype(dtype).name, tuple(sorted((options or {}).items())))
+    try:
+        name = jnp.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "bfloat16"):
+        raise ValueError(f"dot_library dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+    return _dot_library(name, tuple(sorted((options or {}).items())))
 
 
 @functools.cache

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -29,6 +30,15 @@ def test_unknown_library_is_a_clear_error():
     for call in (cpu_dot.compiler_options, cpu_dot.xla_flag, cpu_dot.use):
         with pytest.raises(ValueError, match="unknown CPU dot library 'onednn'"):
             call("onednn")
+
+
+def test_dot_library_takes_the_two_planning_dtypes_by_any_spelling():
+    assert cpu_dot.dot_library(jnp.bfloat16) == cpu_dot.dot_library("bfloat16")
+    assert cpu_dot.dot_library(np.dtype("float32")) == cpu_dot.dot_library("float32")
+    with pytest.raises(ValueError, match="must be 'float32' or 'bfloat16', got 'float16'"):
+        cpu_dot.dot_library("float16")
+    with pytest.raises(ValueError, match="got 'f32'"):
+        cpu_dot.dot_library("f32")
 
 
 def test_xla_flag_spells_the_option():
