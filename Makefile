@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # The tests also cover the optional MuJoCo families (the `mujoco` extra); the demo does not
 # need them, so `make demo` stays the light base install.
 TEST_STAMP := $(VENV)/.installed-test-stamp
+ONEDNN_STAMP := $(VENV)/.onednn-stamp
 # Test processes (pytest-xdist): one per core of the CI machine. Each test file runs whole in
 # one process (--dist loadfile), so a module's fixtures are computed once.
 TEST_WORKERS ?= 2
@@ -16,20 +17,28 @@ TEST_WORKERS ?= 2
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "pip>=24"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,onednn]"
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,mujoco]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,mujoco,onednn]"
 	touch $(TEST_STAMP)
 
-install: $(STAMP)
+# The oneDNN dense layer (jaxmbrl/onednn.py), rebuilt when its source changes. Optional:
+# without it (no compiler, not x86-64 Linux) XLA's dot runs every layer.
+$(ONEDNN_STAMP): $(STAMP) jaxmbrl/native/onednn_dense.cc
+	$(BIN)/python -m jaxmbrl.onednn build || echo "oneDNN layer not built: XLA's dot runs every layer"
+	touch $(ONEDNN_STAMP)
 
-demo: $(STAMP)
+install: $(STAMP) $(ONEDNN_STAMP)
+
+demo: $(STAMP) $(ONEDNN_STAMP)
 	$(BIN)/jaxmbrl demo --out runs/demo
 
-test: $(TEST_STAMP)
+# On x86-64 Linux the oneDNN layer must have been built, so its tests run rather than skip.
+test: $(TEST_STAMP) $(ONEDNN_STAMP)
 	$(BIN)/ruff check .
+	JAXMBRL_REQUIRE_ONEDNN=$$(test "$$(uname -sm)" = "Linux x86_64" && echo 1) \
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: $(STAMP)

@@ -63,6 +63,7 @@ from common import (
     write_json,
 )
 
+from jaxmbrl import onednn
 from jaxmbrl.envs import make
 from jaxmbrl.envs.reward_fns import known_functions
 from jaxmbrl.models import ensemble as ens
@@ -159,17 +160,18 @@ def make_planner(w: Workload, bound: float):
     raise ValueError(w.planner)
 
 
-def build(name: str, matmul_dtype: str, propagation: str = "ts1"):
+def build(name: str, matmul_dtype: str, propagation: str = "ts1", dense: str = "auto"):
     """``(plan, init, args, info)``: the jitted call ``plan(plan_state, key, model, obs) ->
     (action [A], plan_state)``, a zero-argument ``init`` for the plan state, the remaining
-    arguments, and ``{"transitions_per_call", "flops_per_transition"}``."""
+    arguments, and ``{"transitions_per_call", "flops_per_transition", "dense_library"}``
+    (``dense``: the ensemble's ``dense_library``; the record names what it resolved to)."""
     w = WORKLOADS[name]
     spec = env_spec(w.env)
     learned = spec["reward_fn"] is None
     config = ens.EnsembleConfig(
         obs_dim=spec["obs_dim"], action_dim=1, num_members=MEMBERS, num_elites=ELITE_MEMBERS,
         hidden_sizes=(HIDDEN,) * LAYERS, activation="silu", deterministic=False,
-        learn_reward=learned, matmul_dtype=matmul_dtype,
+        learn_reward=learned, matmul_dtype=matmul_dtype, dense_library=dense,
     )  # fmt: skip
     model = ens.init(config, jax.random.key(0))
     # realistic (non-identity) normaliser statistics, as the mbrl-lib script sets
@@ -197,6 +199,7 @@ def build(name: str, matmul_dtype: str, propagation: str = "ts1"):
     info = {
         "transitions_per_call": candidates * PARTICLES * w.horizon,
         "flops_per_transition": flops_per_transition(spec["obs_dim"], learned),
+        "dense_library": onednn.resolve(dense, matmul_dtype),
     }
     return plan, planner.init, (model, obs), info
 
@@ -204,8 +207,8 @@ def build(name: str, matmul_dtype: str, propagation: str = "ts1"):
 class Runner:
     """Times one compiled planning call, carrying the plan state between calls (as MPC)."""
 
-    def __init__(self, name: str, matmul_dtype: str, propagation: str):
-        self.plan, init, self.args, self.info = build(name, matmul_dtype, propagation)
+    def __init__(self, name: str, matmul_dtype: str, propagation: str, dense: str = "auto"):
+        self.plan, init, self.args, self.info = build(name, matmul_dtype, propagation, dense)
         self.state = init()
         _, self.compile_s, self.temp_mib = compile_stats(
             self.plan, init(), jax.random.key(0), *self.args
@@ -258,6 +261,11 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--propagation", default="ts1", choices=["ts1", "tsinf"])
     parser.add_argument("--no-peer", action="store_true", help="skip mbrl-lib")
+    parser.add_argument(
+        "--dense", nargs="+", default=["auto"], choices=list(onednn.LIBRARIES),
+        help="the ensemble's dense_library; several are timed in one run, interleaved, "
+        "their results keyed 'DTYPE+LIBRARY'",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     out_dir = pathlib.Path(args.out)
     names = args.only or (list(QUICK_WORKLOADS) if args.quick else list(WORKLOADS))
@@ -269,7 +277,11 @@ def main(argv=None) -> dict:
         w = WORKLOADS[name]
         heavy = w.population * w.horizon >= 20_000
         half = 1 if args.quick else (3 if heavy else 5)
-        runners = {d: Runner(name, d, args.propagation) for d in args.dtypes}
+        runners = {
+            (d if len(args.dense) == 1 else f"{d}+{lib}"): Runner(name, d, args.propagation, lib)
+            for d in args.dtypes
+            for lib in args.dense
+        }
         for r in runners.values():
             r.run(half)
         peer = None if args.no_peer else run_mbrl_lib(name, args.quick)

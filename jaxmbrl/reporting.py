@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmbrl import cpu_dot
+from jaxmbrl import cpu_dot, onednn
 
 # Distributions whose versions every record names.
 _DISTRIBUTIONS = ("jaxmbrl", "jax", "jaxlib", "flax", "optax", "gymnax", "orbax-checkpoint")
@@ -42,6 +42,12 @@ def _version(dist: str) -> str:
 def _cpu() -> dict[str, Any]:
     """CPU model and its bfloat16/AMX flags from ``lscpu`` (Linux), else ``platform``."""
     info: dict[str, Any] = {"cpu": platform.processor() or "unknown", "cores": os.cpu_count()}
+    fields = cpu_dot.cpu_fields()  # vendor, family and model: what the per-CPU choices key on
+    info["cpu_kind"] = {
+        "vendor": fields.get("vendor_id"),
+        "family": fields.get("cpu family"),
+        "model": fields.get("model"),
+    }
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
     except OSError:
@@ -64,7 +70,11 @@ def machine_record() -> dict[str, Any]:
       orbax-checkpoint, Python and the platform, the CPU model, core count and
       bfloat16/AMX flags, the JAX backend, its devices and their kind, and under
       ``dot_library`` the library that runs a float32 and a bfloat16 dense layer's dot
-      (:func:`jaxmbrl.cpu_dot.dot_library`: ``"ynnpack"``, ``"xla"``, ... on the CPU).
+      (:func:`jaxmbrl.cpu_dot.dot_library`: ``"ynnpack"``, ``"xla"``, ... on the CPU); under
+      ``dense_library`` what an ensemble with ``dense_library="auto"`` runs its layers with
+      for each operand dtype (``"xla"`` or ``"onednn"``), and under ``onednn`` whether the
+      oneDNN layer is built, its version, ISA and kernels (:func:`jaxmbrl.onednn.info`).
+      ``cpu_kind`` holds ``/proc/cpuinfo``'s vendor, family and model.
     """
     record: dict[str, Any] = {d: _version(d) for d in _DISTRIBUTIONS}
     record |= {
@@ -76,6 +86,8 @@ def machine_record() -> dict[str, Any]:
         "devices": [str(d) for d in jax.devices()],
         "device": str(jax.devices()[0].device_kind),
         "dot_library": {d: cpu_dot.dot_library(d) for d in ("float32", "bfloat16")},
+        "dense_library": {d: onednn.resolve("auto", d) for d in ("float32", "bfloat16")},
+        "onednn": onednn.info(),
     }
     return record
 

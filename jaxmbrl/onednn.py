@@ -1,0 +1,394 @@
+"""The ensemble's dense layers through oneDNN on the CPU: an XLA FFI custom call.
+
+jaxlib 0.10.2's XLA:CPU runs dots with YNNPACK or its own emitter (:mod:`jaxmbrl.cpu_dot`);
+neither uses a CPU's bfloat16 matrix instructions well. oneDNN's matmul picks its kernel from
+the CPU's features (Intel AMX, or ``avx512_core_bf16`` on AMD Zen 4/5 and Intel Cooper Lake
+and later), so one layer ``act(x @ w + b)`` goes through ``libjaxmbrl_onednn``, built from
+``jaxmbrl/native/onednn_dense.cc`` against the oneDNN of the ``onednn`` extra
+(``onednn-cpu-gomp``, oneDNN 3.2 with OpenMP) and jaxlib's FFI headers.
+
+Building and checking::
+
+    python -m jaxmbrl.onednn build    # g++ (or $CXX), about 5 s; `make install` runs it
+    python -m jaxmbrl.onednn info     # is it built, which ISA and kernels oneDNN picks
+
+Without the build (no compiler, no x86-64 Linux, no ``onednn`` extra) :func:`available` is
+``False`` and every layer runs with XLA's dot: nothing else changes.
+
+Which layers use it is the ensemble's ``dense_library`` (``"auto"``, ``"xla"``,
+``"onednn"``): :func:`resolve` turns ``"auto"`` into ``"onednn"`` only on the CPU backend,
+when the library is built, and for an operand dtype :func:`preferred_dtypes` names for this
+CPU. The custom call is differentiable (:func:`dense`'s backward pass runs with XLA's dots)
+and batches under ``vmap`` (its leading axes are looped over inside the call).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shlex
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmbrl.types import Array
+
+#: The C++ source of the custom call.
+SOURCE = Path(__file__).with_name("native") / "onednn_dense.cc"
+
+#: The FFI target name registered with XLA for the CPU platform.
+TARGET = "jaxmbrl_onednn_dense"
+
+#: Dense library names an ensemble accepts (``EnsembleConfig.dense_library``).
+LIBRARIES = ("auto", "xla", "onednn")
+
+#: Activations the custom call fuses into the matmul (oneDNN post-ops) -> its attribute code.
+#: Other activations run in XLA after an unfused call.
+FUSED = MappingProxyType({"silu": 1, "swish": 1, "relu": 2, "tanh": 3})
+
+_ACTS = {0: None, 1: jax.nn.silu, 2: jax.nn.relu, 3: jnp.tanh}
+
+#: Environment variable that overrides what ``"auto"`` resolves to in this process (``"xla"``
+#: or ``"onednn"``; unset or ``"auto"``: the rule of :func:`resolve`), e.g. to compare whole
+#: runs without changing their configuration. Read when a function is traced.
+ENV_VAR = "JAXMBRL_DENSE"
+
+#: Environment variable naming a directory for the built library (default: ``native/_build``
+#: beside this module, or a per-user cache when that is not writable).
+DIR_VAR = "JAXMBRL_NATIVE_DIR"
+
+
+def _prefix() -> Path:
+    """Where pip put the ``onednn`` extra's data files (``lib/libdnnl.so``, ``include/``)."""
+    return Path(os.environ.get("DNNL_ROOT", sys.prefix))
+
+
+def _fingerprint() -> str:
+    import jaxlib
+
+    h = hashlib.sha256(SOURCE.read_bytes())
+    h.update(jaxlib.__version__.encode())
+    header = _prefix() / "include" / "oneapi" / "dnnl" / "dnnl_version.h"
+    if header.exists():
+        h.update(header.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _build_dirs() -> list[Path]:
+    if os.environ.get(DIR_VAR):
+        return [Path(os.environ[DIR_VAR])]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxmbrl"
+    return [SOURCE.parent / "_build", cache]
+
+
+def library_path() -> Path | None:
+    """The built library for this source, jaxlib and oneDNN, or ``None`` if not built."""
+    name = f"libjaxmbrl_onednn-{_fingerprint()}.so"
+    for d in _build_dirs():
+        if (d / name).exists():
+            return d / name
+    return None
+
+
+def build_command(out: Path) -> list[str]:
+    """The compiler command that builds the library into ``out``."""
+    prefix = _prefix()
+    lib = prefix / "lib"
+    cxx = shlex.split(os.environ.get("CXX", "g++"))
+    return [
+        *cxx,
+        "-O2",
+        "-std=c++17",
+        "-shared",
+        "-fPIC",
+        "-w",  # jaxlib's FFI headers warn under g++ 12
+        f"-I{jax.ffi.include_dir()}",
+        f"-I{prefix / 'include'}",
+        str(SOURCE),
+        f"-L{lib}",
+        "-ldnnl",
+        f"-Wl,-rpath,{lib.resolve()}",
+        "-o",
+        str(out),
+    ]
+
+
+def build(*, verbose: bool = False) -> Path:
+    """Compile the custom call (about 5 s) and return the library's path.
+
+    Raises:
+      RuntimeError: not x86-64 Linux, oneDNN's headers or library missing (install the
+        ``onednn`` extra), or the compiler failed (its output is in the message).
+    """
+    if sys.platform != "linux" or sysconfig.get_platform().split("-")[-1] != "x86_64":
+        raise RuntimeError(f"the oneDNN layer is built on x86-64 Linux only, not {sys.platform}")
+    prefix = _prefix()
+    if (
+        not (prefix / "include" / "oneapi" / "dnnl" / "dnnl.hpp").exists()
+        or not (prefix / "lib" / "libdnnl.so").exists()
+    ):
+        raise RuntimeError(
+            f"oneDNN not found under {prefix} (include/oneapi/dnnl/dnnl.hpp, lib/libdnnl.so): "
+            "pip install 'jaxmbrl[onednn]', or set DNNL_ROOT"
+        )
+    name = f"libjaxmbrl_onednn-{_fingerprint()}.so"
+    errors = []
+    for d in _build_dirs():
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            errors.append(f"{d}: {e}")
+            continue
+        tmp = d / f".{name}.{os.getpid()}.tmp"
+        cmd = build_command(tmp)
+        if verbose:
+            print(" ".join(shlex.quote(c) for c in cmd), flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise RuntimeError(f"building the oneDNN layer failed:\n{proc.stderr[-4000:]}")
+        tmp.replace(d / name)  # atomic: a concurrent loader sees the old file or the new one
+        _load.cache_clear()
+        return d / name
+    raise RuntimeError("no writable directory for the oneDNN layer: " + "; ".join(errors))
+
+
+#: OpenMP settings applied (unless already set) before oneDNN's OpenMP runtime (libgomp)
+#: loads. A planning call makes hundreds of short layer calls with a little XLA work between
+#: them; by default libgomp's second thread sleeps in between and waking it costs more than a
+#: small layer. Spinning up to 2e6 times (a few ms) before sleeping: pendulum_cem with
+#: bfloat16 took 0.349 s per call against 0.480 s with GOMP_SPINCOUNT alone and 0.454 s
+#: with neither; XLA's dot took 0.645 s (2-core AMD EPYC family 26 model 2, 2026-12-03).
+OPENMP_ENV = MappingProxyType({"OMP_WAIT_POLICY": "active", "GOMP_SPINCOUNT": "2000000"})
+
+
+@functools.cache
+def _load() -> ctypes.CDLL | None:
+    path = library_path()
+    if path is None:
+        return None
+    for k, v in OPENMP_ENV.items():
+        os.environ.setdefault(k, v)
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:
+        return None
+    for fn in ("jaxmbrl_onednn_isa", "jaxmbrl_onednn_impl", "jaxmbrl_onednn_version"):
+        getattr(lib, fn).restype = ctypes.c_char_p
+    lib.jaxmbrl_onednn_impl.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 3 + [ctypes.c_int] * 2
+    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.JaxmbrlOnednnDense), platform="cpu")
+    return lib
+
+
+def available() -> bool:
+    """Whether the custom call is built for this source, jaxlib and oneDNN, and loads."""
+    return _load() is not None
+
+
+def _lib() -> ctypes.CDLL:
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(
+            "the oneDNN dense layer is not built: run `python -m jaxmbrl.onednn build` "
+            "(needs the 'onednn' extra and a C++ compiler), or use dense_library='xla'"
+        )
+    return lib
+
+
+def isa() -> str:
+    """The instruction set oneDNN dispatches to here (``"avx512_core_amx"``, ...)."""
+    return _lib().jaxmbrl_onednn_isa().decode()
+
+
+def version() -> str:
+    """oneDNN's version, e.g. ``"3.2.0"``."""
+    return _lib().jaxmbrl_onednn_version().decode()
+
+
+def implementation(dtype: str, rows: int, k: int, n: int, activation: str = "silu") -> str:
+    """The kernel oneDNN picks for one layer (e.g. ``"brg:avx512_core_bf16"``).
+
+    Args:
+      dtype: the operand dtype, ``"float32"`` or ``"bfloat16"``.
+      rows, k, n: ``[rows, k] @ [k, n]``.
+      activation: a name of :data:`FUSED`, or ``"none"``.
+    """
+    code = 0 if activation == "none" else FUSED[activation]
+    d = {"float32": 0, "bfloat16": 1}[jnp.dtype(dtype).name]
+    return _lib().jaxmbrl_onednn_impl(d, rows, k, n, code, d).decode()
+
+
+#: ``(vendor_id, cpu family, model)`` -> operand dtypes whose planning call was measured
+#: faster through oneDNN than through XLA's dot on that kind of CPU (``bench_planning.py
+#: --dense xla onednn``: both in one process, interleaved). AMD EPYC family 26 model 2
+#: (AVX-512 with avx512_bf16, 2 cores), 2026-12-03: with bfloat16 operands oneDNN
+#: (``brg:avx512_core_bf16``) planned the eight mbrl-lib workloads 1.4-1.7x faster than XLA's
+#: dot (pendulum_cem 0.414 against 0.708 s per call); with float32 operands it was 0.8-0.95x,
+#: so float32 keeps XLA's dot there.
+MEASURED: Mapping[tuple[str, str, str], tuple[str, ...]] = MappingProxyType(
+    {("AuthenticAMD", "26", "2"): ("bfloat16",)}
+)
+
+#: CPU flags (``/proc/cpuinfo``) -> operand dtypes oneDNN takes by default on such a CPU when
+#: :data:`MEASURED` does not name the CPU. With AMX, oneDNN's bfloat16 matmul (torch 2.13's,
+#: 2 cores of an Intel Xeon with AMX, 2026-11-27) ran the ensemble's layer shapes at 714-776
+#: GFLOP/s against about 144 for XLA's bfloat16 dots in a whole planning call.
+BY_FEATURE: Mapping[str, tuple[str, ...]] = MappingProxyType({"amx_bf16": ("bfloat16",)})
+
+
+def preferred_dtypes(cpu: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The operand dtypes for which ``dense_library="auto"`` picks oneDNN on this CPU."""
+    from jaxmbrl import cpu_dot
+
+    cpu = cpu_dot.cpu_fields() if cpu is None else cpu
+    kind = (cpu.get("vendor_id", ""), cpu.get("cpu family", ""), cpu.get("model", ""))
+    if kind in MEASURED:
+        return MEASURED[kind]
+    flags = set(cpu.get("flags", "").split())
+    return tuple(sorted({d for f, ds in BY_FEATURE.items() if f in flags for d in ds}))
+
+
+def resolve(library: str, matmul_dtype: str) -> str:
+    """``"xla"`` or ``"onednn"``: what a layer with these settings runs with in this process.
+
+    Args:
+      library: a name of :data:`LIBRARIES`.
+      matmul_dtype: the layer's operand dtype, ``"float32"`` or ``"bfloat16"``.
+
+    ``"auto"`` is :data:`ENV_VAR` when that is set, else ``"onednn"`` on the CPU backend where
+    the layer is built and ``matmul_dtype`` is in :func:`preferred_dtypes`, else ``"xla"``.
+
+    Raises:
+      ValueError: an unknown library name (also in :data:`ENV_VAR`).
+      RuntimeError: ``"onednn"`` asked for where it is not built.
+    """
+    if library not in LIBRARIES:
+        raise ValueError(f"unknown dense library {library!r}; choose from {LIBRARIES}")
+    if library == "auto" and (env := os.environ.get(ENV_VAR, "").strip().lower()):
+        if env not in LIBRARIES:
+            raise ValueError(f"{ENV_VAR}={env!r}: choose from {LIBRARIES}")
+        library = env
+    if library == "xla":
+        return "xla"
+    if library == "onednn":
+        _lib()
+        return "onednn"
+    if jax.default_backend() != "cpu" or not available():
+        return "xla"
+    return "onednn" if matmul_dtype in preferred_dtypes() else "xla"
+
+
+def _call(x: Array, w: Array, b: Array, act: int, out_dtype) -> Array:
+    _lib()
+    out = jax.ShapeDtypeStruct((*x.shape[:-1], w.shape[-1]), out_dtype)
+    call = jax.ffi.ffi_call(TARGET, out, vmap_method="broadcast_all")
+    return call(x, w, b, activation=np.int64(act))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _dense2d(x, w, b, act, out_dtype):
+    return _call(x, w, b, act, out_dtype)
+
+
+def _dense2d_fwd(x, w, b, act, out_dtype):
+    z = _call(x, w, b, 0, jnp.float32)
+    y = z if _ACTS[act] is None else _ACTS[act](z)
+    return y.astype(out_dtype), (x, w, z)
+
+
+def _dense2d_bwd(act, out_dtype, res, dy):
+    x, w, z = res
+    dy = dy.astype(jnp.float32)
+    dz = dy if _ACTS[act] is None else jax.vjp(_ACTS[act], z)[1](dy)[0]
+    dx = jnp.matmul(dz.astype(w.dtype), w.T, preferred_element_type=jnp.float32)
+    dw = jnp.matmul(x.T, dz.astype(x.dtype), preferred_element_type=jnp.float32)
+    return dx.astype(x.dtype), dw.astype(w.dtype), dz.sum(axis=0)
+
+
+_dense2d.defvjp(_dense2d_fwd, _dense2d_bwd)
+
+
+def dense(
+    x: Array,
+    kernel: Array,
+    bias: Array,
+    *,
+    activation: str = "none",
+    matmul_dtype: str = "float32",
+    out_dtype=jnp.float32,
+) -> Array:
+    """``activation(x @ kernel + bias)`` through oneDNN (CPU only; see :func:`available`).
+
+    Args:
+      x: ``[..., K]`` float inputs (cast to ``matmul_dtype``).
+      kernel: ``[K, N]`` float weights (cast to ``matmul_dtype``).
+      bias: ``[N]`` float32.
+      activation: a name of :data:`FUSED` (fused into the matmul) or ``"none"``.
+      matmul_dtype: the operand dtype, ``"float32"`` or ``"bfloat16"``; accumulation and the
+        bias and activation are float32.
+      out_dtype: the result's dtype, float32 or bfloat16 (a bfloat16 result is rounded once,
+        after the activation, as XLA rounds the next layer's bfloat16 operand).
+
+    Returns:
+      ``[..., N]`` of ``out_dtype``. Differentiable; batches under ``vmap``.
+
+    Raises:
+      RuntimeError: the custom call is not built.
+      ValueError: an activation it does not fuse, or other dtypes.
+    """
+    if activation != "none" and activation not in FUSED:
+        raise ValueError(f"oneDNN fuses {sorted(FUSED)} or 'none', not {activation!r}")
+    dt = jnp.dtype(matmul_dtype)
+    if dt.name not in ("float32", "bfloat16") or jnp.dtype(out_dtype).name not in (
+        "float32",
+        "bfloat16",
+    ):
+        raise ValueError("oneDNN dense: float32 or bfloat16 operands and result")
+    if kernel.ndim != 2 or bias.shape != (kernel.shape[1],) or x.shape[-1] != kernel.shape[0]:
+        raise ValueError(
+            f"oneDNN dense: x [..., K], kernel [K, N], bias [N]; got {x.shape}, "
+            f"{kernel.shape}, {bias.shape}"
+        )
+    lead = x.shape[:-1]
+    x2 = x.reshape((-1, x.shape[-1])).astype(dt)
+    code = 0 if activation == "none" else FUSED[activation]
+    y = _dense2d(x2, kernel.astype(dt), bias.astype(jnp.float32), code, jnp.dtype(out_dtype))
+    return y.reshape((*lead, kernel.shape[1]))
+
+
+def info() -> dict:
+    """What :func:`available` found, for a benchmark's machine record (JSON-ready)."""
+    out: dict = {"available": available(), "preferred_dtypes": list(preferred_dtypes())}
+    if out["available"]:
+        out.update(
+            version=version(),
+            isa=isa(),
+            kernels={d: implementation(d, 1400, 200, 200) for d in ("float32", "bfloat16")},
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m jaxmbrl.onednn", description=__doc__)
+    parser.add_argument("command", choices=("build", "info"))
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        print(f"built {build(verbose=True)}")
+    print(json.dumps(info(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

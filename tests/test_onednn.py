@@ -1,0 +1,224 @@
+"""Tests for jaxmbrl.onednn: the oneDNN dense layer agrees with XLA's dot (values, gradients,
+under vmap and scan, when layers run concurrently), is chosen as documented, and its absence
+changes nothing but the library.
+
+On x86-64 Linux ``make test`` builds the layer and sets ``JAXMBRL_REQUIRE_ONEDNN=1``, so the
+agreement tests run there rather than skip."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmbrl import onednn
+from jaxmbrl.models import ensemble as ens
+
+built = pytest.mark.skipif(
+    not onednn.available(), reason="the oneDNN layer is not built (python -m jaxmbrl.onednn build)"
+)
+
+# Relative to the outputs' largest magnitude; measured 4e-7 (float32) and 5e-4 to 5e-3
+# (bfloat16: the two paths round the same bfloat16 operands but sum in another order).
+TOL = {"float32": 1e-5, "bfloat16": 2e-2}
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(a)))
+
+
+def test_the_build_is_there_where_make_test_requires_it():
+    if os.environ.get("JAXMBRL_REQUIRE_ONEDNN") != "1":
+        pytest.skip("JAXMBRL_REQUIRE_ONEDNN is not 1 (make test sets it on x86-64 Linux)")
+    assert onednn.available(), (
+        "make test built no oneDNN layer: see `python -m jaxmbrl.onednn build`"
+    )
+    info = onednn.info()
+    assert info["version"].startswith("3.") and info["isa"]
+    assert set(info["kernels"]) == {"float32", "bfloat16"}
+
+
+def _config(**kw):
+    base = dict(obs_dim=3, action_dim=1, num_members=4, num_elites=3, hidden_sizes=(32, 32))
+    return ens.EnsembleConfig(**{**base, **kw})
+
+
+def _state(config):
+    state = ens.init(config, jax.random.key(0))
+    # non-zero biases, so a lost bias would show
+    noise = lambda p, k: p + 0.1 * jax.random.normal(k, p.shape)
+    leaves, tree = jax.tree.flatten(state.params)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    return state.replace(params=jax.tree.unflatten(tree, map(noise, leaves, keys)))
+
+
+@built
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("activation", ["silu", "relu", "tanh", "elu"])
+def test_dense_layer_agrees_with_xla(dtype, activation):
+    kx, kw, kb = jax.random.split(jax.random.key(2), 3)
+    x = jax.random.normal(kx, (2, 37, 24))
+    w = jax.random.normal(kw, (24, 19)) / 5
+    b = jax.random.normal(kb, (19,))
+    fused = activation if activation in onednn.FUSED else "none"
+    y = onednn.dense(x, w, b, activation=fused, matmul_dtype=dtype)
+    if fused != activation:
+        y = ens.ACTIVATIONS[activation](y)
+    z = jnp.matmul(x.astype(dtype), w.astype(dtype), preferred_element_type=jnp.float32) + b
+    ref = ens.ACTIVATIONS[activation](z)
+    assert y.shape == (2, 37, 19) and y.dtype == jnp.float32
+    assert _rel(ref, y) < TOL[dtype]
+
+
+@built
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_ensemble_predictions_agree_with_xla(dtype):
+    xla_cfg = _config(matmul_dtype=dtype, dense_library="xla")
+    dnn_cfg = dataclasses.replace(xla_cfg, dense_library="onednn")
+    state = _state(xla_cfg)
+    ko, ka = jax.random.split(jax.random.key(3))
+    obs = jax.random.normal(ko, (3, 50, 3))
+    act = jax.random.normal(ka, (3, 50, 1))
+    for fn in (ens.predict_grouped, lambda c, s, o, a: ens.predict(c, s, o[0], a[0])):
+        (m1, v1), (m2, v2) = fn(xla_cfg, state, obs, act), fn(dnn_cfg, state, obs, act)
+        assert _rel(m1, m2) < TOL[dtype]
+        assert _rel(v1, v2) < TOL[dtype]
+
+
+@built
+def test_onednn_changes_the_compiled_program():
+    cfg = _config(dense_library="onednn")
+    state = _state(cfg)
+    obs, act = jnp.zeros((3, 8, 3)), jnp.zeros((3, 8, 1))
+    text = jax.jit(ens.predict_grouped, static_argnums=0).lower(cfg, state, obs, act).as_text()
+    assert onednn.TARGET in text
+    xla = dataclasses.replace(cfg, dense_library="xla")
+    assert (
+        onednn.TARGET
+        not in jax.jit(ens.predict_grouped, static_argnums=0).lower(xla, state, obs, act).as_text()
+    )
+
+
+@built
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_gradients_agree_with_xla(dtype):
+    xla_cfg = _config(matmul_dtype=dtype, dense_library="xla")
+    dnn_cfg = dataclasses.replace(xla_cfg, dense_library="onednn")
+    state = _state(xla_cfg)
+    x = jax.random.normal(jax.random.key(4), (4, 16, 4))
+
+    def loss(params, config):
+        mean, logvar = ens.forward_normalized(config, params, x)
+        return jnp.sum(jnp.sin(mean)) + jnp.sum(logvar**2)
+
+    g1 = jax.grad(loss)(state.params, xla_cfg)
+    g2 = jax.jit(jax.grad(loss), static_argnums=1)(state.params, dnn_cfg)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
+        assert _rel(a, b) < 10 * TOL[dtype]
+
+
+@built
+def test_vmap_and_scan_batch_the_call():
+    cfg = _config(dense_library="onednn")
+    ref_cfg = dataclasses.replace(cfg, dense_library="xla")
+    state = _state(cfg)
+    obs = jax.random.normal(jax.random.key(5), (6, 3, 10, 3))
+    act = jnp.ones((6, 3, 10, 1))
+
+    def rollout(config):
+        def step(o, a):
+            mean, _ = ens.predict_grouped(config, state, o, a)
+            return o + 0.1 * mean, mean
+
+        return jax.vmap(lambda o, a: jax.lax.scan(step, o, jnp.stack([a] * 4))[1])(obs, act)
+
+    out = jax.jit(rollout, static_argnums=0)(cfg)
+    assert out.shape == (6, 4, 3, 10, 3)
+    assert _rel(rollout(ref_cfg), out) < TOL["float32"]
+
+
+@built
+def test_repeated_concurrent_calls_give_the_same_numbers():
+    # XLA may run independent layers at once on several threads (the vmapped members here):
+    # a shared scratchpad would make results depend on timing.
+    cfg = _config(hidden_sizes=(64, 64, 64), dense_library="onednn", num_members=5)
+    state = _state(cfg)
+    x = jax.random.normal(jax.random.key(6), (5, 300, 4))
+    f = jax.jit(lambda p: ens.forward_normalized(cfg, p, x)[0])
+    first = np.asarray(f(state.params))
+    for _ in range(20):
+        np.testing.assert_array_equal(np.asarray(f(state.params)), first)
+
+
+def test_both_libraries_have_the_same_parameters():
+    for library in ("xla", "auto") + (("onednn",) if onednn.available() else ()):
+        state = ens.init(_config(dense_library=library), jax.random.key(0))
+        ref = ens.init(_config(dense_library="xla"), jax.random.key(0))
+        assert jax.tree.structure(state.params) == jax.tree.structure(ref.params)
+        for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(ref.params), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_choice_rules(monkeypatch):
+    with pytest.raises(ValueError, match="unknown dense library 'mkl'"):
+        onednn.resolve("mkl", "float32")
+    with pytest.raises(ValueError, match="dense_library"):
+        _config(dense_library="mkl")
+    assert onednn.resolve("xla", "bfloat16") == "xla"
+    amx = {
+        "vendor_id": "GenuineIntel",
+        "cpu family": "6",
+        "model": "143",
+        "flags": "avx512f amx_bf16",
+    }
+    assert onednn.preferred_dtypes(amx) == ("bfloat16",)
+    plain = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "85", "flags": "avx512f"}
+    assert onednn.preferred_dtypes(plain) == ()
+    for (vendor, family, model), dtypes in onednn.MEASURED.items():
+        cpu = {"vendor_id": vendor, "cpu family": family, "model": model, "flags": ""}
+        assert onednn.preferred_dtypes(cpu) == dtypes
+    # Not built: "auto" is XLA, "onednn" a clear error.
+    monkeypatch.setattr(onednn, "_load", lambda: None)
+    monkeypatch.setattr(onednn, "preferred_dtypes", lambda cpu=None: ("float32", "bfloat16"))
+    assert onednn.resolve("auto", "bfloat16") == "xla"
+    with pytest.raises(RuntimeError, match=r"python -m jaxmbrl\.onednn build"):
+        onednn.resolve("onednn", "float32")
+    cfg = _config(dense_library="auto")
+    mean, _ = ens.predict(
+        cfg, ens.init(cfg, jax.random.key(0)), jnp.zeros((2, 3)), jnp.zeros((2, 1))
+    )
+    assert mean.shape == (4, 2, 3)
+
+
+def test_environment_overrides_auto(monkeypatch):
+    monkeypatch.setenv(onednn.ENV_VAR, "xla")
+    monkeypatch.setattr(onednn, "preferred_dtypes", lambda cpu=None: ("float32", "bfloat16"))
+    assert onednn.resolve("auto", "bfloat16") == "xla"
+    if onednn.available():
+        monkeypatch.setenv(onednn.ENV_VAR, " oneDNN ")
+        assert onednn.resolve("auto", "float32") == "onednn"
+        assert onednn.resolve("xla", "float32") == "xla"  # an explicit choice wins
+    monkeypatch.setenv(onednn.ENV_VAR, "mkl")
+    with pytest.raises(ValueError, match="JAXMBRL_DENSE='mkl'"):
+        onednn.resolve("auto", "float32")
+
+
+def test_bad_arguments_are_clear_errors():
+    x, w, b = jnp.zeros((4, 3)), jnp.zeros((3, 2)), jnp.zeros((2,))
+    with pytest.raises(ValueError, match="fuses"):
+        onednn.dense(x, w, b, activation="gelu")
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        onednn.dense(x, w, b, matmul_dtype="float16")
+    with pytest.raises(ValueError, match=r"x \[..., K\], kernel \[K, N\], bias \[N\]"):
+        onednn.dense(x, w.T, b)
+
+
+def test_old_checkpoint_configs_load_with_auto():
+    d = _config().to_dict()
+    d.pop("dense_library")
+    assert ens.EnsembleConfig.from_dict(d).dense_library == "auto"
