@@ -231,9 +231,10 @@ def implementation(dtype: str, rows: int, k: int, n: int, activation: str = "sil
 #: faster through oneDNN than through XLA's dot on that kind of CPU (``bench_planning.py
 #: --dense xla onednn``: both in one process, interleaved). AMD EPYC family 26 model 2
 #: (AVX-512 with avx512_bf16, 2 cores), 2026-12-03: with bfloat16 operands oneDNN
-#: (``brg:avx512_core_bf16``) planned the eight mbrl-lib workloads 1.4-1.7x faster than XLA's
-#: dot (pendulum_cem 0.414 against 0.708 s per call); with float32 operands it was 0.8-0.95x,
-#: so float32 keeps XLA's dot there.
+#: (``brg:avx512_core_bf16``) planned seven of the eight mbrl-lib workloads 1.38-1.74x faster
+#: than XLA's dot (pendulum_cem 0.414 against 0.708 s per call) and pendulum_icem, disturbed in
+#: that run, 1.6-1.8x in two reruns; with float32 operands it was 0.60-0.94x as fast, so float32
+#: keeps XLA's dot there.
 MEASURED: Mapping[tuple[str, str, str], tuple[str, ...]] = MappingProxyType(
     {("AuthenticAMD", "26", "2"): ("bfloat16",)}
 )
@@ -269,7 +270,7 @@ def resolve(library: str, matmul_dtype: str) -> str:
 
     Raises:
       ValueError: an unknown library name (also in :data:`ENV_VAR`).
-      RuntimeError: ``"onednn"`` asked for where it is not built.
+      RuntimeError: ``"onednn"`` asked for where it is not built, or on another backend.
     """
     if library not in LIBRARIES:
         raise ValueError(f"unknown dense library {library!r}; choose from {LIBRARIES}")
@@ -280,6 +281,11 @@ def resolve(library: str, matmul_dtype: str) -> str:
     if library == "xla":
         return "xla"
     if library == "onednn":
+        if jax.default_backend() != "cpu":
+            raise RuntimeError(
+                f"the oneDNN dense layer runs on the CPU backend only, not "
+                f"{jax.default_backend()!r}: use dense_library='auto' or 'xla'"
+            )
         _lib()
         return "onednn"
     if jax.default_backend() != "cpu" or not available():
