@@ -24,11 +24,13 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,mujoco,onednn]"
 	touch $(TEST_STAMP)
 
-# The oneDNN dense layer (jaxmbrl/onednn.py), rebuilt when its source changes. Optional:
-# without it (no compiler, not x86-64 Linux) XLA's dot runs every layer.
+# The oneDNN dense layer (jaxmbrl/onednn.py), rebuilt when its source changes. Optional for
+# install and demo: without it (no compiler, not x86-64 Linux) XLA's dot runs every layer.
+# `make test` on x86-64 Linux requires it (JAXMBRL_REQUIRE_ONEDNN), so CI tests that path.
+# The stamp is written only when the build succeeds, so a failed build is tried again.
 $(ONEDNN_STAMP): $(STAMP) jaxmbrl/native/onednn_dense.cc
-	$(BIN)/python -m jaxmbrl.onednn build || echo "oneDNN layer not built: XLA's dot runs every layer"
-	touch $(ONEDNN_STAMP)
+	$(BIN)/python -m jaxmbrl.onednn build && touch $(ONEDNN_STAMP) \
+	  || echo "oneDNN layer not built: XLA's dot runs every layer"
 
 install: $(STAMP) $(ONEDNN_STAMP)
 

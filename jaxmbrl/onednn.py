@@ -148,6 +148,9 @@ def build(*, verbose: bool = False) -> Path:
         except OSError as e:
             errors.append(f"{d}: {e}")
             continue
+        if not os.access(d, os.W_OK):
+            errors.append(f"{d}: not writable")
+            continue
         tmp = d / f".{name}.{os.getpid()}.tmp"
         cmd = build_command(tmp)
         if verbose:
@@ -162,8 +165,9 @@ def build(*, verbose: bool = False) -> Path:
     raise RuntimeError("no writable directory for the oneDNN layer: " + "; ".join(errors))
 
 
-#: OpenMP settings applied (unless already set) before oneDNN's OpenMP runtime (libgomp)
-#: loads. A planning call makes hundreds of short layer calls with a little XLA work between
+#: OpenMP settings in force (unless already set) while oneDNN's OpenMP runtime (libgomp)
+#: loads and reads them; the environment is restored right after, so child processes do not
+#: inherit them. A planning call makes hundreds of short layer calls with a little XLA work between
 #: them; by default libgomp's second thread sleeps in between and waking it costs more than a
 #: small layer. Spinning up to 2e6 times (a few ms) before sleeping: pendulum_cem with
 #: bfloat16 took 0.349 s per call against 0.480 s with GOMP_SPINCOUNT alone and 0.454 s
@@ -176,12 +180,21 @@ def _load() -> ctypes.CDLL | None:
     path = library_path()
     if path is None:
         return None
+    # libgomp reads its settings once, when it loads (with the library): set them for that
+    # moment only, so that processes this one starts (a torch peer, say) do not inherit them.
+    saved = {k: os.environ.get(k) for k in OPENMP_ENV}
     for k, v in OPENMP_ENV.items():
         os.environ.setdefault(k, v)
     try:
         lib = ctypes.CDLL(str(path))
     except OSError:
         return None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     for fn in ("jaxmbrl_onednn_isa", "jaxmbrl_onednn_impl", "jaxmbrl_onednn_version"):
         getattr(lib, fn).restype = ctypes.c_char_p
     lib.jaxmbrl_onednn_impl.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 3 + [ctypes.c_int] * 2
@@ -221,6 +234,10 @@ def implementation(dtype: str, rows: int, k: int, n: int, activation: str = "sil
       dtype: the operand dtype, ``"float32"`` or ``"bfloat16"``.
       rows, k, n: ``[rows, k] @ [k, n]``.
       activation: a name of :data:`FUSED`, or ``"none"``.
+
+    Returns:
+      oneDNN's name for the kernel; ``"ref:..."`` for its slow reference kernel, and
+      ``"unavailable: ..."`` where it has none (bfloat16 without AVX-512).
     """
     code = 0 if activation == "none" else FUSED[activation]
     d = {"float32": 0, "bfloat16": 1}[jnp.dtype(dtype).name]
@@ -266,7 +283,8 @@ def resolve(library: str, matmul_dtype: str) -> str:
       matmul_dtype: the layer's operand dtype, ``"float32"`` or ``"bfloat16"``.
 
     ``"auto"`` is :data:`ENV_VAR` when that is set, else ``"onednn"`` on the CPU backend where
-    the layer is built and ``matmul_dtype`` is in :func:`preferred_dtypes`, else ``"xla"``.
+    the layer is built, ``matmul_dtype`` is in :func:`preferred_dtypes` and oneDNN has an
+    optimised kernel for it here (:func:`has_kernel`), else ``"xla"``.
 
     Raises:
       ValueError: an unknown library name (also in :data:`ENV_VAR`).
@@ -290,7 +308,15 @@ def resolve(library: str, matmul_dtype: str) -> str:
         return "onednn"
     if jax.default_backend() != "cpu" or not available():
         return "xla"
-    return "onednn" if matmul_dtype in preferred_dtypes() else "xla"
+    return "onednn" if matmul_dtype in preferred_dtypes() and has_kernel(matmul_dtype) else "xla"
+
+
+@functools.cache
+def has_kernel(dtype: str) -> bool:
+    """Whether oneDNN has an optimised kernel for ``dtype`` operands on this CPU (not its
+    reference kernel, and not none: bfloat16 needs AVX-512 in oneDNN 3.2)."""
+    impl = implementation(dtype, 1400, 200, 200)
+    return not impl.startswith(("unavailable", "ref"))
 
 
 def _call(x: Array, w: Array, b: Array, act: int, out_dtype) -> Array:
@@ -359,9 +385,14 @@ def dense(
         "bfloat16",
     ):
         raise ValueError("oneDNN dense: float32 or bfloat16 operands and result")
-    if kernel.ndim != 2 or bias.shape != (kernel.shape[1],) or x.shape[-1] != kernel.shape[0]:
+    if (
+        kernel.ndim != 2
+        or bias.shape != (kernel.shape[1],)
+        or x.shape[-1] != kernel.shape[0]
+        or kernel.shape[0] == 0
+    ):
         raise ValueError(
-            f"oneDNN dense: x [..., K], kernel [K, N], bias [N]; got {x.shape}, "
+            f"oneDNN dense: x [..., K], kernel [K, N], bias [N], K >= 1; got {x.shape}, "
             f"{kernel.shape}, {bias.shape}"
         )
     lead = x.shape[:-1]

@@ -144,15 +144,36 @@ def test_vmap_and_scan_batch_the_call():
 
 @built
 def test_repeated_concurrent_calls_give_the_same_numbers():
-    # XLA may run independent layers at once on several threads (the vmapped members here):
-    # a shared scratchpad would make results depend on timing.
-    cfg = _config(hidden_sizes=(64, 64, 64), dense_library="onednn", num_members=5)
-    state = _state(cfg)
-    x = jax.random.normal(jax.random.key(6), (5, 300, 4))
-    f = jax.jit(lambda p: ens.forward_normalized(cfg, p, x)[0])
-    first = np.asarray(f(state.params))
-    for _ in range(20):
-        np.testing.assert_array_equal(np.asarray(f(state.params)), first)
+    # Independent layers in one program, which XLA may run at once on several threads (as it
+    # did with the ensemble's per-group calls), and from several Python threads at once: a
+    # scratchpad shared between calls made the results depend on timing (once in four runs).
+    import concurrent.futures
+
+    keys = jax.random.split(jax.random.key(6), 3)
+    xs = jax.random.normal(keys[0], (6, 300, 64))
+    ws = jax.random.normal(keys[1], (3, 64, 64)) / 8
+    bs = jax.random.normal(keys[2], (3, 64))
+
+    @jax.jit
+    def chains(xs):
+        outs = []
+        for i in range(xs.shape[0]):  # six independent chains of three layers
+            h = xs[i]
+            for layer in range(3):
+                h = onednn.dense(h, ws[layer] * (1 + i), bs[layer], activation="silu")
+            outs.append(h)
+        return jnp.stack(outs)
+
+    first = np.asarray(chains(xs))
+    ref = xs
+    for layer in range(3):
+        scale = (1 + jnp.arange(6.0))[:, None, None]
+        ref = jax.nn.silu(jnp.matmul(ref, ws[layer] * scale) + bs[layer])
+    assert _rel(ref, first) < TOL["float32"]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: np.asarray(chains(xs)), range(24)))
+    for r in results:
+        np.testing.assert_array_equal(r, first)
 
 
 def test_both_libraries_have_the_same_parameters():
@@ -188,11 +209,12 @@ def test_choice_rules(monkeypatch):
     assert onednn.resolve("auto", "bfloat16") == "xla"
     with pytest.raises(RuntimeError, match=r"python -m jaxmbrl\.onednn build"):
         onednn.resolve("onednn", "float32")
-    cfg = _config(dense_library="auto")
-    mean, _ = ens.predict(
-        cfg, ens.init(cfg, jax.random.key(0)), jnp.zeros((2, 3)), jnp.zeros((2, 1))
-    )
-    assert mean.shape == (4, 2, 3)
+    cfg = _config(dense_library="auto", matmul_dtype="bfloat16")
+    state = ens.init(cfg, jax.random.key(0))
+    obs, act = jnp.zeros((3, 2, 3)), jnp.zeros((3, 2, 1))
+    lowered = jax.jit(ens.predict_grouped, static_argnums=0).lower(cfg, state, obs, act)
+    assert onednn.TARGET not in lowered.as_text()
+    assert ens.predict_grouped(cfg, state, obs, act)[0].shape == (3, 2, 3)
 
 
 def test_environment_overrides_auto(monkeypatch):
@@ -208,6 +230,37 @@ def test_environment_overrides_auto(monkeypatch):
         onednn.resolve("auto", "float32")
 
 
+@built
+def test_no_kernel_is_a_clear_error_and_auto_avoids_it():
+    # What a CPU without AVX-512 gets for bfloat16 from oneDNN 3.2: no kernel. oneDNN's
+    # ONEDNN_MAX_CPU_ISA makes this CPU one, in a fresh process.
+    import subprocess
+    import sys
+
+    code = (
+        "import jaxmbrl, jax.numpy as jnp\n"
+        "from jaxmbrl import onednn\n"
+        "print(onednn.implementation('bfloat16', 8, 4, 4))\n"
+        "print(onednn.has_kernel('bfloat16'), onednn.has_kernel('float32'))\n"
+        "print(onednn.resolve('auto', 'bfloat16'))\n"
+        "try:\n"
+        "    x, w, b = jnp.ones((8, 4)), jnp.ones((4, 4)), jnp.zeros(4)\n"
+        "    onednn.dense(x, w, b, matmul_dtype='bfloat16')\n"
+        "except Exception as e:\n"
+        "    print('error', str(e).splitlines()[0])\n"
+    )
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", JAX_PLATFORMS="cpu")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("unavailable")
+    assert lines[1] == "False True"
+    assert lines[2] == "xla"
+    assert lines[3].startswith("error") and "oneDNN" in lines[3]
+
+
 def test_bad_arguments_are_clear_errors():
     x, w, b = jnp.zeros((4, 3)), jnp.zeros((3, 2)), jnp.zeros((2,))
     with pytest.raises(ValueError, match="fuses"):
@@ -216,6 +269,8 @@ def test_bad_arguments_are_clear_errors():
         onednn.dense(x, w, b, matmul_dtype="float16")
     with pytest.raises(ValueError, match=r"x \[..., K\], kernel \[K, N\], bias \[N\]"):
         onednn.dense(x, w.T, b)
+    with pytest.raises(ValueError, match="K >= 1"):
+        onednn.dense(jnp.zeros((4, 0)), jnp.zeros((0, 2)), b)
 
 
 def test_old_checkpoint_configs_load_with_auto():

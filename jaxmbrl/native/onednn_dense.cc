@@ -10,6 +10,7 @@
 // oneDNN picks its kernel from the CPU's features when the primitive is created (AMX or
 // avx512_core_bf16 for bfloat16 where the CPU has them). Primitives are cached by shape.
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -89,9 +90,12 @@ ffi::Error DenseImpl(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::Buffer<ffi::F32> b
                      ffi::Result<ffi::AnyBuffer> y, int64_t activation) {
   auto xd = x.dimensions();
   auto wd = w.dimensions();
+  auto bd = bias.dimensions();
+  auto yd = y->dimensions();
   size_t r = xd.size();
-  if (r < 2 || wd.size() != r || bias.dimensions().size() != r - 1)
-    return ffi::Error::InvalidArgument("onednn_dense: x [..., M, K], w [..., K, N], bias [..., N]");
+  if (r < 2 || wd.size() != r || bd.size() != r - 1 || yd.size() != r)
+    return ffi::Error::InvalidArgument(
+        "onednn_dense: x [..., M, K], w [..., K, N], bias [..., N], y [..., M, N]");
   if (x.element_type() != w.element_type())
     return ffi::Error::InvalidArgument("onednn_dense: x and w must have one dtype");
   int dtype;
@@ -106,37 +110,48 @@ ffi::Error DenseImpl(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::Buffer<ffi::F32> b
     return ffi::Error::InvalidArgument("onednn_dense: activation 0..3");
   int64_t b = 1;
   for (size_t i = 0; i + 2 < r; ++i) {
-    if (xd[i] != wd[i]) return ffi::Error::InvalidArgument("onednn_dense: leading dims differ");
+    if (xd[i] != wd[i] || xd[i] != bd[i] || xd[i] != yd[i])
+      return ffi::Error::InvalidArgument("onednn_dense: leading dims differ");
     b *= xd[i];
   }
   int64_t m = xd[r - 2], k = xd[r - 1], n = wd[r - 1];
-  if (wd[r - 2] != k) return ffi::Error::InvalidArgument("onednn_dense: x's K != w's K");
+  if (wd[r - 2] != k || bd[r - 2] != n || yd[r - 2] != m || yd[r - 1] != n)
+    return ffi::Error::InvalidArgument("onednn_dense: inconsistent M, K or N");
+  if (k == 0) return ffi::Error::InvalidArgument("onednn_dense: K must be >= 1");
   if (b == 0 || m == 0 || n == 0) return ffi::Error::Success();
-  const Prim& p = Get(Key{dtype, 1, m, k, n, (int)activation, out});
-  thread_local dnnl::stream stream(Engine());
-  size_t isz = dtype == 1 ? 2 : 4;
-  char* xp = static_cast<char*>(x.untyped_data());
-  char* wp = static_cast<char*>(w.untyped_data());
-  float* bp = bias.typed_data();
-  char* yp = static_cast<char*>(y->untyped_data());
-  size_t osz = out == 1 ? 2 : 4;
-  dnnl::memory xm(p.pd.src_desc(), Engine(), DNNL_MEMORY_NONE);
-  dnnl::memory wm(p.pd.weights_desc(), Engine(), DNNL_MEMORY_NONE);
-  dnnl::memory bm(p.pd.bias_desc(), Engine(), DNNL_MEMORY_NONE);
-  dnnl::memory ym(p.pd.dst_desc(), Engine(), DNNL_MEMORY_NONE);
-  thread_local std::vector<char> scratch;
-  size_t scratch_size = p.pd.scratchpad_desc().get_size();
-  if (scratch.size() < scratch_size) scratch.resize(scratch_size);
-  dnnl::memory sm(p.pd.scratchpad_desc(), Engine(), scratch.data());
-  for (int64_t i = 0; i < b; ++i) {
-    xm.set_data_handle(xp + i * m * k * isz);
-    wm.set_data_handle(wp + i * k * n * isz);
-    bm.set_data_handle(bp + i * n);
-    ym.set_data_handle(yp + i * m * n * osz);
-    p.prim.execute(stream, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm},
-                            {DNNL_ARG_DST, ym}, {DNNL_ARG_SCRATCHPAD, sm}});
+  try {
+    const Prim& p = Get(Key{dtype, 1, m, k, n, (int)activation, out});
+    thread_local dnnl::stream stream(Engine());
+    size_t isz = dtype == 1 ? 2 : 4;
+    size_t osz = out == 1 ? 2 : 4;
+    char* xp = static_cast<char*>(x.untyped_data());
+    char* wp = static_cast<char*>(w.untyped_data());
+    float* bp = bias.typed_data();
+    char* yp = static_cast<char*>(y->untyped_data());
+    dnnl::memory xm(p.pd.src_desc(), Engine(), DNNL_MEMORY_NONE);
+    dnnl::memory wm(p.pd.weights_desc(), Engine(), DNNL_MEMORY_NONE);
+    dnnl::memory bm(p.pd.bias_desc(), Engine(), DNNL_MEMORY_NONE);
+    dnnl::memory ym(p.pd.dst_desc(), Engine(), DNNL_MEMORY_NONE);
+    thread_local std::vector<char> scratch;
+    size_t scratch_size = p.pd.scratchpad_desc().get_size();
+    if (scratch.size() < scratch_size) scratch.resize(scratch_size);
+    dnnl::memory sm(p.pd.scratchpad_desc(), Engine(), scratch.data());
+    for (int64_t i = 0; i < b; ++i) {
+      xm.set_data_handle(xp + i * m * k * isz);
+      wm.set_data_handle(wp + i * k * n * isz);
+      bm.set_data_handle(bp + i * n);
+      ym.set_data_handle(yp + i * m * n * osz);
+      p.prim.execute(stream, {{DNNL_ARG_SRC, xm},
+                              {DNNL_ARG_WEIGHTS, wm},
+                              {DNNL_ARG_BIAS, bm},
+                              {DNNL_ARG_DST, ym},
+                              {DNNL_ARG_SCRATCHPAD, sm}});
+    }
+    stream.wait();
+  } catch (const std::exception& e) {
+    // e.g. bfloat16 on a CPU without AVX-512: oneDNN has no kernel ("unimplemented")
+    return ffi::Error::Internal(std::string("onednn_dense: oneDNN: ") + e.what());
   }
-  stream.wait();
   return ffi::Error::Success();
 }
 
@@ -155,7 +170,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxmbrlOnednnDense, DenseImpl,
 extern "C" const char* jaxmbrl_onednn_impl(int dtype, int64_t m, int64_t k, int64_t n, int act,
                                            int out) {
   static thread_local std::string s;
-  s = Get(Key{dtype, 1, m, k, n, act, out}).pd.impl_info_str();
+  try {
+    s = Get(Key{dtype, 1, m, k, n, act, out}).pd.impl_info_str();
+  } catch (const std::exception& e) {
+    s = std::string("unavailable: ") + e.what();
+  }
   return s.c_str();
 }
 
@@ -168,10 +187,12 @@ extern "C" const char* jaxmbrl_onednn_version() {
 
 extern "C" const char* jaxmbrl_onednn_isa() {
   switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx512_core_amx_fp16: return "avx512_core_amx_fp16";
     case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
     case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
     case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
     case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx2_vnni_2: return "avx2_vnni_2";
     case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
     case dnnl::cpu_isa::avx2: return "avx2";
     default: return "other";
