@@ -113,13 +113,20 @@ def dot_library(dtype: str = "float32", *, options: Mapping[str, str] | None = N
       library, ``"xla"`` when XLA's own emitter runs it, and the backend's name
       (``"gpu"``, ``"tpu"``) on other backends.
     """
+    name = matmul_dtype_name(dtype)
+    if name is None:
+        raise ValueError(f"dot_library dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+    return _dot_library(name, tuple(sorted((options or {}).items())))
+
+
+def matmul_dtype_name(dtype) -> str | None:
+    """``"float32"`` or ``"bfloat16"`` for any spelling of those two matmul operand dtypes
+    (a name, ``jnp.bfloat16``, a NumPy dtype), else ``None``."""
     try:
         name = jnp.dtype(dtype).name
     except TypeError:
-        name = None
-    if name not in ("float32", "bfloat16"):
-        raise ValueError(f"dot_library dtype must be 'float32' or 'bfloat16', got {dtype!r}")
-    return _dot_library(name, tuple(sorted((options or {}).items())))
+        return None
+    return name if name in ("float32", "bfloat16") else None
 
 
 @functools.cache
@@ -142,12 +149,17 @@ def _dot_library(dtype: str, options: tuple[tuple[str, str], ...]) -> str:
 
 def cpu_fields() -> dict[str, str]:
     """The fields of the first CPU in ``/proc/cpuinfo`` (``vendor_id``, ``cpu family``,
-    ``model``, ``flags``, ...; empty where there is none)."""
+    ``model``, ``flags``, ...; empty where there is none). Read once per process."""
+    return dict(_cpu_fields())
+
+
+@functools.cache
+def _cpu_fields() -> MappingProxyType:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             text = f.read(1 << 16)
     except OSError:
-        return {}
+        return MappingProxyType({})
     fields: dict[str, str] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -155,7 +167,15 @@ def cpu_fields() -> dict[str, str]:
         key, sep, value = line.partition(":")
         if sep:
             fields[key.strip()] = value.strip()
-    return fields
+    return MappingProxyType(fields)
+
+
+def cpu_kind(cpu: Mapping[str, str] | None = None) -> tuple[str, str, str]:
+    """``(vendor_id, cpu family, model)``: the key of the per-CPU tables (:data:`MEASURED`,
+    :data:`jaxmbrl.onednn.MEASURED`), from ``cpu`` (``/proc/cpuinfo`` fields; default: this
+    machine's); ``""`` for a field it lacks."""
+    cpu = cpu_fields() if cpu is None else cpu
+    return (cpu.get("vendor_id", ""), cpu.get("cpu family", ""), cpu.get("model", ""))
 
 
 #: ``(vendor_id, cpu family, model)`` of ``/proc/cpuinfo`` -> the library measured faster there
@@ -182,9 +202,7 @@ def preferred(cpu: Mapping[str, str] | None = None) -> str:
       A name of :data:`LIBRARIES`: the :data:`MEASURED` one for this CPU kind, else
       ``"ynnpack"`` (XLA's default).
     """
-    cpu = cpu_fields() if cpu is None else cpu
-    kind = (cpu.get("vendor_id", ""), cpu.get("cpu family", ""), cpu.get("model", ""))
-    return MEASURED.get(kind, "ynnpack")
+    return MEASURED.get(cpu_kind(cpu), "ynnpack")
 
 
 def _backends_started() -> bool:
@@ -288,7 +306,9 @@ __all__ = [
     "YNN_OPTION",
     "compiler_options",
     "cpu_fields",
+    "cpu_kind",
     "dot_library",
+    "matmul_dtype_name",
     "preferred",
     "use",
     "xla_flag",

@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmbrl import cpu_dot
 from jaxmbrl.types import Array
 
 #: The C++ source of the custom call.
@@ -90,9 +91,13 @@ def _build_dirs() -> list[Path]:
     return [SOURCE.parent / "_build", cache]
 
 
+def _library_name() -> str:
+    return f"libjaxmbrl_onednn-{_fingerprint()}.so"
+
+
 def library_path() -> Path | None:
     """The built library for this source, jaxlib and oneDNN, or ``None`` if not built."""
-    name = f"libjaxmbrl_onednn-{_fingerprint()}.so"
+    name = _library_name()
     for d in _build_dirs():
         if (d / name).exists():
             return d / name
@@ -140,7 +145,7 @@ def build(*, verbose: bool = False) -> Path:
             f"oneDNN not found under {prefix} (include/oneapi/dnnl/dnnl.hpp, lib/libdnnl.so): "
             "pip install 'jaxmbrl[onednn]', or set DNNL_ROOT"
         )
-    name = f"libjaxmbrl_onednn-{_fingerprint()}.so"
+    name = _library_name()
     errors = []
     for d in _build_dirs():
         try:
@@ -240,7 +245,10 @@ def implementation(dtype: str, rows: int, k: int, n: int, activation: str = "sil
       ``"unavailable: ..."`` where it has none (bfloat16 without AVX-512).
     """
     code = 0 if activation == "none" else FUSED[activation]
-    d = {"float32": 0, "bfloat16": 1}[jnp.dtype(dtype).name]
+    name = cpu_dot.matmul_dtype_name(dtype)
+    if name is None:
+        raise ValueError(f"oneDNN dense: float32 or bfloat16 operands, not {dtype!r}")
+    d = {"float32": 0, "bfloat16": 1}[name]
     return _lib().jaxmbrl_onednn_impl(d, rows, k, n, code, d).decode()
 
 
@@ -265,10 +273,8 @@ BY_FEATURE: Mapping[str, tuple[str, ...]] = MappingProxyType({"amx_bf16": ("bflo
 
 def preferred_dtypes(cpu: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The operand dtypes for which ``dense_library="auto"`` picks oneDNN on this CPU."""
-    from jaxmbrl import cpu_dot
-
     cpu = cpu_dot.cpu_fields() if cpu is None else cpu
-    kind = (cpu.get("vendor_id", ""), cpu.get("cpu family", ""), cpu.get("model", ""))
+    kind = cpu_dot.cpu_kind(cpu)
     if kind in MEASURED:
         return MEASURED[kind]
     flags = set(cpu.get("flags", "").split())
@@ -311,11 +317,16 @@ def resolve(library: str, matmul_dtype: str) -> str:
     return "onednn" if matmul_dtype in preferred_dtypes() and has_kernel(matmul_dtype) else "xla"
 
 
+#: ``(rows, k, n)`` of the layer :func:`has_kernel` and :func:`info` ask oneDNN about: a
+#: planning call's layer (mbrl-lib's 4 x 200 model, 1,400 rows per elite group).
+PROBE_LAYER = (1400, 200, 200)
+
+
 @functools.cache
 def has_kernel(dtype: str) -> bool:
     """Whether oneDNN has an optimised kernel for ``dtype`` operands on this CPU (not its
     reference kernel, and not none: bfloat16 needs AVX-512 in oneDNN 3.2)."""
-    impl = implementation(dtype, 1400, 200, 200)
+    impl = implementation(dtype, *PROBE_LAYER)
     return not impl.startswith(("unavailable", "ref"))
 
 
@@ -379,11 +390,8 @@ def dense(
     """
     if activation != "none" and activation not in FUSED:
         raise ValueError(f"oneDNN fuses {sorted(FUSED)} or 'none', not {activation!r}")
-    dt = jnp.dtype(matmul_dtype)
-    if dt.name not in ("float32", "bfloat16") or jnp.dtype(out_dtype).name not in (
-        "float32",
-        "bfloat16",
-    ):
+    dt, out = cpu_dot.matmul_dtype_name(matmul_dtype), cpu_dot.matmul_dtype_name(out_dtype)
+    if dt is None or out is None:
         raise ValueError("oneDNN dense: float32 or bfloat16 operands and result")
     if (
         kernel.ndim != 2
@@ -398,7 +406,7 @@ def dense(
     lead = x.shape[:-1]
     x2 = x.reshape((-1, x.shape[-1])).astype(dt)
     code = 0 if activation == "none" else FUSED[activation]
-    y = _dense2d(x2, kernel.astype(dt), bias.astype(jnp.float32), code, jnp.dtype(out_dtype))
+    y = _dense2d(x2, kernel.astype(dt), bias.astype(jnp.float32), code, jnp.dtype(out))
     return y.reshape((*lead, kernel.shape[1]))
 
 
@@ -409,7 +417,7 @@ def info() -> dict:
         out.update(
             version=version(),
             isa=isa(),
-            kernels={d: implementation(d, 1400, 200, 200) for d in ("float32", "bfloat16")},
+            kernels={d: implementation(d, *PROBE_LAYER) for d in ("float32", "bfloat16")},
         )
     return out
 

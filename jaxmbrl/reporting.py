@@ -42,11 +42,10 @@ def _version(dist: str) -> str:
 def _cpu() -> dict[str, Any]:
     """CPU model and its bfloat16/AMX flags from ``lscpu`` (Linux), else ``platform``."""
     info: dict[str, Any] = {"cpu": platform.processor() or "unknown", "cores": os.cpu_count()}
-    fields = cpu_dot.cpu_fields()  # vendor, family and model: what the per-CPU choices key on
+    # vendor, family and model: what the per-CPU choices key on (None where unknown)
+    kind = cpu_dot.cpu_kind()
     info["cpu_kind"] = {
-        "vendor": fields.get("vendor_id"),
-        "family": fields.get("cpu family"),
-        "model": fields.get("model"),
+        k: v or None for k, v in zip(("vendor", "family", "model"), kind, strict=True)
     }
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout

@@ -57,6 +57,12 @@ def _state(config):
     return state.replace(params=jax.tree.unflatten(tree, map(noise, leaves, keys)))
 
 
+def _both_libraries(dtype):
+    """``(config on XLA's dot, the same config on oneDNN, a state for both)``."""
+    xla_cfg = _config(matmul_dtype=dtype, dense_library="xla")
+    return xla_cfg, dataclasses.replace(xla_cfg, dense_library="onednn"), _state(xla_cfg)
+
+
 @built
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("activation", ["silu", "relu", "tanh", "elu"])
@@ -78,9 +84,7 @@ def test_dense_layer_agrees_with_xla(dtype, activation):
 @built
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_ensemble_predictions_agree_with_xla(dtype):
-    xla_cfg = _config(matmul_dtype=dtype, dense_library="xla")
-    dnn_cfg = dataclasses.replace(xla_cfg, dense_library="onednn")
-    state = _state(xla_cfg)
+    xla_cfg, dnn_cfg, state = _both_libraries(dtype)
     ko, ka = jax.random.split(jax.random.key(3))
     obs = jax.random.normal(ko, (3, 50, 3))
     act = jax.random.normal(ka, (3, 50, 1))
@@ -107,9 +111,7 @@ def test_onednn_changes_the_compiled_program():
 @built
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_gradients_agree_with_xla(dtype):
-    xla_cfg = _config(matmul_dtype=dtype, dense_library="xla")
-    dnn_cfg = dataclasses.replace(xla_cfg, dense_library="onednn")
-    state = _state(xla_cfg)
+    xla_cfg, dnn_cfg, state = _both_libraries(dtype)
     x = jax.random.normal(jax.random.key(4), (4, 16, 4))
 
     def loss(params, config):
@@ -267,6 +269,10 @@ def test_bad_arguments_are_clear_errors():
         onednn.dense(x, w, b, activation="gelu")
     with pytest.raises(ValueError, match="float32 or bfloat16"):
         onednn.dense(x, w, b, matmul_dtype="float16")
+    with pytest.raises(ValueError, match="float32 or bfloat16"):
+        onednn.dense(x, w, b, out_dtype="mkl")  # not a dtype at all: the same message
+    with pytest.raises(ValueError, match="float32 or bfloat16 operands, not 'float16'"):
+        onednn.implementation("float16", 8, 4, 4)
     with pytest.raises(ValueError, match=r"x \[..., K\], kernel \[K, N\], bias \[N\]"):
         onednn.dense(x, w.T, b)
     with pytest.raises(ValueError, match="K >= 1"):

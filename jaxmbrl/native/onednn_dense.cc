@@ -23,23 +23,32 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+// One 2-D layer [m, k] @ [k, n]; dtype and out: 0 float32, 1 bfloat16; act: the
+// `activation` attribute's codes.
 struct Key {
   int dtype;
-  int64_t b, m, k, n;
+  int64_t m, k, n;
   int act;
   int out;
   bool operator==(const Key& o) const {
-    return dtype == o.dtype && out == o.out && b == o.b && m == o.m && k == o.k && n == o.n && act == o.act;
+    return dtype == o.dtype && out == o.out && m == o.m && k == o.k && n == o.n && act == o.act;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    size_t h = std::hash<int64_t>()(k.b);
-    for (int64_t v : {k.m, k.k, k.n, (int64_t)k.dtype, (int64_t)k.act, (int64_t)k.out})
+    size_t h = std::hash<int64_t>()(k.m);
+    for (int64_t v : {k.k, k.n, (int64_t)k.dtype, (int64_t)k.act, (int64_t)k.out})
       h = h * 1000003u ^ std::hash<int64_t>()(v);
     return h;
   }
 };
+
+// 0 for float32, 1 for bfloat16, -1 for any other type.
+int TypeCode(ffi::DataType t) {
+  if (t == ffi::DataType::F32) return 0;
+  if (t == ffi::DataType::BF16) return 1;
+  return -1;
+}
 
 struct Prim {
   dnnl::matmul::primitive_desc pd;
@@ -98,14 +107,10 @@ ffi::Error DenseImpl(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::Buffer<ffi::F32> b
         "onednn_dense: x [..., M, K], w [..., K, N], bias [..., N], y [..., M, N]");
   if (x.element_type() != w.element_type())
     return ffi::Error::InvalidArgument("onednn_dense: x and w must have one dtype");
-  int dtype;
-  if (x.element_type() == ffi::DataType::F32) dtype = 0;
-  else if (x.element_type() == ffi::DataType::BF16) dtype = 1;
-  else return ffi::Error::InvalidArgument("onednn_dense: float32 or bfloat16 operands");
-  int out;
-  if (y->element_type() == ffi::DataType::F32) out = 0;
-  else if (y->element_type() == ffi::DataType::BF16) out = 1;
-  else return ffi::Error::InvalidArgument("onednn_dense: float32 or bfloat16 result");
+  int dtype = TypeCode(x.element_type());
+  if (dtype < 0) return ffi::Error::InvalidArgument("onednn_dense: float32 or bfloat16 operands");
+  int out = TypeCode(y->element_type());
+  if (out < 0) return ffi::Error::InvalidArgument("onednn_dense: float32 or bfloat16 result");
   if (activation < 0 || activation > 3)
     return ffi::Error::InvalidArgument("onednn_dense: activation 0..3");
   int64_t b = 1;
@@ -120,7 +125,7 @@ ffi::Error DenseImpl(ffi::AnyBuffer x, ffi::AnyBuffer w, ffi::Buffer<ffi::F32> b
   if (k == 0) return ffi::Error::InvalidArgument("onednn_dense: K must be >= 1");
   if (b == 0 || m == 0 || n == 0) return ffi::Error::Success();
   try {
-    const Prim& p = Get(Key{dtype, 1, m, k, n, (int)activation, out});
+    const Prim& p = Get(Key{dtype, m, k, n, (int)activation, out});
     thread_local dnnl::stream stream(Engine());
     size_t isz = dtype == 1 ? 2 : 4;
     size_t osz = out == 1 ? 2 : 4;
@@ -166,12 +171,12 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxmbrlOnednnDense, DenseImpl,
                                   .Attr<int64_t>("activation"));
 
 // The implementation oneDNN picks for one layer shape ("brg_matmul:avx512_core_bf16", ...).
-// dtype and out: 0 float32, 1 bfloat16; act: the `activation` attribute's codes.
+// The codes are Key's.
 extern "C" const char* jaxmbrl_onednn_impl(int dtype, int64_t m, int64_t k, int64_t n, int act,
                                            int out) {
   static thread_local std::string s;
   try {
-    s = Get(Key{dtype, 1, m, k, n, act, out}).pd.impl_info_str();
+    s = Get(Key{dtype, m, k, n, act, out}).pd.impl_info_str();
   } catch (const std::exception& e) {
     s = std::string("unavailable: ") + e.what();
   }
