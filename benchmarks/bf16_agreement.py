@@ -39,7 +39,9 @@ def main(argv=None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
-    f32 = PETSConfig.preset(args.preset, num_episodes=args.episodes)
+    f32 = PETSConfig.preset(
+        args.preset, num_episodes=args.episodes, planning_matmul_dtype="float32"
+    )
     bf16 = dataclasses.replace(f32, planning_matmul_dtype="bfloat16")
     p32, p16 = make_pets(f32), make_pets(bf16)
     state = p32.init(jax.random.key(0))

@@ -324,6 +324,7 @@ def pets_experiment(
             if setup.env.action.is_discrete
             else {"low": list(setup.env.action.low), "high": list(setup.env.action.high)},
             "planner_resolved": type(setup.planner_config).__name__,
+            "planning_matmul_dtype_resolved": setup.planning_matmul_dtype,
         },
         warmup_metrics=PETS_WARMUP_METRICS,
         iteration_metrics=PETS_METRICS,

@@ -358,3 +358,19 @@ def test_reward_model_flag_reaches_the_config(tmp_path, monkeypatch):
         assert cli.main(["pets", *args, "--out", str(out)]) == 0
         config = json.loads((out / "results.json").read_text())["config"]
         assert config["reward_model"] == choice
+
+
+def test_planning_dtype_flag_reaches_the_config(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "run_pets", fake_run)
+    for preset, flag, expected in (
+        ("default", None, "float32"),
+        ("mbrl-lib", None, "auto"),
+        ("mbrl-lib", "float32", "float32"),
+        ("default", "bfloat16", "bfloat16"),
+    ):
+        out = tmp_path / f"{preset}-{flag}"
+        args = ["--env", "Pendulum-v1", "--preset", preset, "--episodes", "1"]
+        args += ["--planning-dtype", flag] if flag else []
+        assert cli.main(["pets", *args, "--out", str(out)]) == 0
+        config = json.loads((out / "results.json").read_text())["config"]
+        assert config["planning_matmul_dtype"] == expected

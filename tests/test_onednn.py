@@ -232,6 +232,45 @@ def test_environment_overrides_auto(monkeypatch):
         onednn.resolve("auto", "float32")
 
 
+def test_auto_planning_dtype_is_bfloat16_only_where_onednn_runs_it(monkeypatch):
+    # Explicit dtypes pass through; "auto" follows what a bfloat16 layer would run with.
+    assert ens.resolve_matmul_dtype("float32") == "float32"
+    assert ens.resolve_matmul_dtype("bfloat16", "xla") == "bfloat16"
+    assert ens.resolve_matmul_dtype("auto", "xla") == "float32"
+    asked = []
+
+    def fake(library, dtype, runs):
+        asked.append((library, dtype))
+        return runs
+
+    monkeypatch.setattr(onednn, "resolve", lambda lib, dt: fake(lib, dt, "onednn"))
+    assert ens.resolve_matmul_dtype("auto", "auto") == "bfloat16"
+    monkeypatch.setattr(onednn, "resolve", lambda lib, dt: fake(lib, dt, "xla"))
+    assert ens.resolve_matmul_dtype("auto", "auto") == "float32"
+    assert asked == [("auto", "bfloat16")] * 2
+    with pytest.raises(ValueError, match="matmul_dtype"):
+        ens.resolve_matmul_dtype("float16")
+
+
+def test_pets_resolves_auto_planning_dtype_before_tracing(monkeypatch):
+    from jaxmbrl.agents.pets import PETSConfig, pets_setup
+
+    assert PETSConfig().planning_matmul_dtype == "float32"
+    mbrl = PETSConfig.preset("mbrl-lib")
+    assert mbrl.planning_matmul_dtype == "auto"
+    # A process told to use XLA's dot plans the preset in float32 ...
+    monkeypatch.setenv(onednn.ENV_VAR, "xla")
+    assert pets_setup(mbrl).planning_matmul_dtype == "float32"
+    # ... and one whose bfloat16 layers run through oneDNN, in bfloat16.
+    monkeypatch.setattr(onednn, "resolve", lambda lib, dt: "onednn")
+    assert pets_setup(mbrl).planning_matmul_dtype == "bfloat16"
+    # An explicit dtype is kept whatever the machine.
+    explicit = dataclasses.replace(mbrl, planning_matmul_dtype="float32")
+    assert pets_setup(explicit).planning_matmul_dtype == "float32"
+    with pytest.raises(ValueError, match="planning_matmul_dtype"):
+        dataclasses.replace(mbrl, planning_matmul_dtype="float16")
+
+
 @built
 def test_no_kernel_is_a_clear_error_and_auto_avoids_it():
     # What a CPU without AVX-512 gets for bfloat16 from oneDNN 3.2: no kernel. oneDNN's

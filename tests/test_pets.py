@@ -308,6 +308,8 @@ def test_bfloat16_planning_is_an_option_and_validated():
     config = dataclasses.replace(TINY, planning_matmul_dtype="bfloat16", num_episodes=1)
     results = run_pets(config, 1, log=None)
     assert np.isfinite(results["episode_returns"][0][0])
+    assert results["config"]["planning_matmul_dtype"] == "bfloat16"
+    assert results["planning_matmul_dtype_resolved"] == "bfloat16"
     with pytest.raises(ValueError, match="planning_matmul_dtype"):
         dataclasses.replace(TINY, planning_matmul_dtype="int8")
 

@@ -38,6 +38,7 @@ TOP_FLAGS = {
     "num_random_episodes": "--random-episodes",
     "episode_length": "--steps",
     "reward_model": "--reward-model",
+    "planning_matmul_dtype": "--planning-dtype",
 }
 PLANNER_FLAGS = {v: k for k, v in common.PLANNER_FLAG_OPTIONS.items()} | {"horizon": "--horizon"}
 
@@ -102,6 +103,14 @@ def add_parser(sub, parents) -> None:
         help="how a learned reward is learned: separate (a second ensemble r(obs, action, "
         "next_obs); the default preset's) or joint (an output of the dynamics ensemble; "
         "mbrl-lib's)",
+    )
+    add(
+        "--planning-dtype",
+        choices=("auto", "float32", "bfloat16"),
+        default=None,
+        help="the model's matmul operands while planning: float32 (the default preset's), "
+        "bfloat16 (float32 accumulation) or auto (the mbrl-lib preset's: bfloat16 where its "
+        "layers run through oneDNN on this machine, else float32)",
     )
     add("--random-episodes", type=common.positive_int, default=None, help="random episodes")
     add("--epochs", type=common.positive_int, default=None, help="most training epochs")
@@ -184,7 +193,8 @@ def describe(config, setup, seeds: list[int], preset: str) -> str:
         f"{seed_text}; planner {planner.name} H={planner.horizon} {options}, "
         f"{config.rollout.num_particles} particles {config.rollout.propagation}; ensemble "
         f"{model.num_members} x {'x'.join(map(str, model.hidden_sizes))} "
-        f"({model.num_elites} elites), learned reward {'on' if setup.learned_reward else 'off'}"
+        f"({model.num_elites} elites), learned reward {'on' if setup.learned_reward else 'off'}, "
+        f"planning matmuls {setup.planning_matmul_dtype}"
     )
 
 
