@@ -18,8 +18,9 @@ Without the build (no compiler, no x86-64 Linux, no ``onednn`` extra) :func:`ava
 Which layers use it is the ensemble's ``dense_library`` (``"auto"``, ``"xla"``,
 ``"onednn"``): :func:`resolve` turns ``"auto"`` into ``"onednn"`` only on the CPU backend,
 when the library is built, and for an operand dtype :func:`preferred_dtypes` names for this
-CPU. The custom call is differentiable (:func:`dense`'s backward pass runs with XLA's dots)
-and batches under ``vmap`` (its leading axes are looped over inside the call).
+CPU. The custom call is differentiable in forward and reverse mode (one JVP rule; the
+derivatives run with XLA's dots) and batches under ``vmap`` (its leading axes are looped over
+inside the call).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from types import MappingProxyType
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from jaxmbrl import cpu_dot
 from jaxmbrl.types import Array
@@ -337,27 +339,32 @@ def _call(x: Array, w: Array, b: Array, act: int, out_dtype) -> Array:
     return call(x, w, b, activation=np.int64(act))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _dense2d(x, w, b, act, out_dtype):
     return _call(x, w, b, act, out_dtype)
 
 
-def _dense2d_fwd(x, w, b, act, out_dtype):
-    z = _call(x, w, b, 0, jnp.float32)
-    y = z if _ACTS[act] is None else _ACTS[act](z)
-    return y.astype(out_dtype), (x, w, z)
+def _dense2d_jvp(act, out_dtype, primals, tangents):
+    """Forward mode, and through JAX's transposition reverse mode too: the pre-activation
+    ``z`` from oneDNN, its tangent ``dx @ w + x @ dw + db`` with XLA's dots (float32
+    accumulation), then the activation's own JVP. A symbolic-zero tangent costs nothing.
+    Higher derivatives (a Hessian-vector product) apply the rule again."""
+    x, w, b = primals
+    dx, dw, db = tangents
+    z = _dense2d(x, w, b, 0, jnp.float32)  # itself, so higher derivatives use this rule too
+    terms = (
+        (dx, lambda: jnp.matmul(dx, w, preferred_element_type=jnp.float32)),
+        (dw, lambda: jnp.matmul(x, dw, preferred_element_type=jnp.float32)),
+        (db, lambda: jnp.broadcast_to(db.astype(jnp.float32), z.shape)),
+    )
+    nonzero = [term() for t, term in terms if not isinstance(t, SymbolicZero)]
+    dz = functools.reduce(jnp.add, nonzero) if nonzero else jnp.zeros_like(z)
+    fn = _ACTS[act]
+    y, dy = (z, dz) if fn is None else jax.jvp(fn, (z,), (dz,))
+    return y.astype(out_dtype), dy.astype(out_dtype)
 
 
-def _dense2d_bwd(act, out_dtype, res, dy):
-    x, w, z = res
-    dy = dy.astype(jnp.float32)
-    dz = dy if _ACTS[act] is None else jax.vjp(_ACTS[act], z)[1](dy)[0]
-    dx = jnp.matmul(dz.astype(w.dtype), w.T, preferred_element_type=jnp.float32)
-    dw = jnp.matmul(x.T, dz.astype(x.dtype), preferred_element_type=jnp.float32)
-    return dx.astype(x.dtype), dw.astype(w.dtype), dz.sum(axis=0)
-
-
-_dense2d.defvjp(_dense2d_fwd, _dense2d_bwd)
+_dense2d.defjvp(_dense2d_jvp, symbolic_zeros=True)
 
 
 def dense(
@@ -382,7 +389,8 @@ def dense(
         after the activation, as XLA rounds the next layer's bfloat16 operand).
 
     Returns:
-      ``[..., N]`` of ``out_dtype``. Differentiable; batches under ``vmap``.
+      ``[..., N]`` of ``out_dtype``. Differentiable in forward and reverse mode (the
+        derivatives run with XLA's dots); batches under ``vmap``.
 
     Raises:
       RuntimeError: the custom call is not built.

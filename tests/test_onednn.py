@@ -125,6 +125,34 @@ def test_gradients_agree_with_xla(dtype):
 
 
 @built
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_forward_mode_agrees_with_xla(dtype):
+    # jvp and jacfwd of a prediction with respect to the observation (a gradient-based
+    # planner's use), and a Hessian-vector product (forward over reverse).
+    xla_cfg, dnn_cfg, state = _both_libraries(dtype)
+    obs, act = jax.random.normal(jax.random.key(5), (2, 3)), jnp.ones((2, 1))
+
+    def predict(o, config):
+        return ens.predict(config, state, o, act)[0]
+
+    tangent = jnp.ones_like(obs)
+    (p1, t1), (p2, t2) = (
+        jax.jit(lambda o, c=c: jax.jvp(lambda u: predict(u, c), (o,), (tangent,)))(obs)
+        for c in (xla_cfg, dnn_cfg)
+    )
+    assert _rel(p1, p2) < TOL[dtype] and _rel(t1, t2) < 10 * TOL[dtype]
+    j1, j2 = (jax.jit(jax.jacfwd(predict), static_argnums=1)(obs, c) for c in (xla_cfg, dnn_cfg))
+    assert j1.shape == (4, 2, 3, 2, 3) and _rel(j1, j2) < 10 * TOL[dtype]
+
+    def hvp(o, config):
+        grad = jax.grad(lambda u: jnp.sum(jnp.sin(predict(u, config))))
+        return jax.jvp(grad, (o,), (tangent,))[1]
+
+    h1, h2 = (jax.jit(hvp, static_argnums=1)(obs, c) for c in (xla_cfg, dnn_cfg))
+    assert np.all(np.isfinite(h2)) and _rel(h1, h2) < 10 * TOL[dtype]
+
+
+@built
 def test_vmap_and_scan_batch_the_call():
     cfg = _config(dense_library="onednn")
     ref_cfg = dataclasses.replace(cfg, dense_library="xla")
