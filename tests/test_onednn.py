@@ -260,6 +260,18 @@ def test_environment_overrides_auto(monkeypatch):
         onednn.resolve("auto", "float32")
 
 
+@built
+def test_auto_keeps_xla_with_several_devices(monkeypatch):
+    # The custom call has no sharding rule: on a multi-device mesh it would be replicated.
+    monkeypatch.setattr(onednn, "preferred_dtypes", lambda cpu=None: ("float32", "bfloat16"))
+    monkeypatch.setattr(onednn, "has_kernel", lambda dtype: True)
+    assert onednn.resolve("auto", "float32") == "onednn"
+    monkeypatch.setattr(jax, "device_count", lambda: 2)
+    assert onednn.resolve("auto", "float32") == "xla"
+    assert ens.resolve_matmul_dtype("auto") == "float32"
+    assert onednn.resolve("onednn", "float32") == "onednn"  # explicit: still allowed
+
+
 def test_auto_planning_dtype_is_bfloat16_only_where_onednn_runs_it(monkeypatch):
     # Explicit dtypes pass through; "auto" follows what a bfloat16 layer would run with.
     assert ens.resolve_matmul_dtype("float32") == "float32"
