@@ -233,8 +233,10 @@ def pets_experiment(
     that model.
     """
     setup = pets_lib.pets_setup(config)
+    # Compile exactly what is recorded: "auto" settings as resolved here, once.
+    resolved = dataclasses.replace(config, planning_matmul_dtype=setup.planning_matmul_dtype)
     channel, (init, random_episode, train_model, oracle_episode, planned) = _compiled_pets(
-        config, progress
+        resolved, progress
     )
     if oracle and oracle_episode is None:
         raise ValueError(no_oracle_message(config.env_name, "the oracle baseline"))

@@ -290,14 +290,16 @@ def resolve(library: str, matmul_dtype: str) -> str:
       library: a name of :data:`LIBRARIES`.
       matmul_dtype: the layer's operand dtype, ``"float32"`` or ``"bfloat16"``.
 
-    ``"auto"`` is :data:`ENV_VAR` when that is set, else ``"onednn"`` on the CPU backend with
-    one device where the layer is built, ``matmul_dtype`` is in :func:`preferred_dtypes` and
-    oneDNN has an optimised kernel for it here (:func:`has_kernel`), else ``"xla"``. With
-    several devices (``--xla_force_host_platform_device_count``) XLA's dot runs: the custom
-    call has no sharding rule, so a sharded program gathers its operands and computes the
-    whole layer on every device. On a 2-core AMD EPYC, with the rows split over two devices,
-    that took 51 ms against XLA's 41-42 ms, and twice its own 25 ms on unsharded rows (an
-    explicit ``"onednn"`` still does it; the results are the same).
+    ``"auto"`` is :data:`ENV_VAR` when that is set, else ``"onednn"`` on the CPU backend where
+    the layer is built, ``matmul_dtype`` is in :func:`preferred_dtypes` and oneDNN has an
+    optimised kernel for it here (:func:`has_kernel`), else ``"xla"``.
+
+    The custom call has no sharding rule: in a program sharded over several devices
+    (``--xla_force_host_platform_device_count``) XLA gathers its operands and computes the
+    whole layer on every device. The results are the same. On a 2-core AMD EPYC, with the rows
+    split over two devices, that took 51 ms against XLA's 41-42 ms; the same call on one
+    device's rows took 25 ms, and XLA's 60-73 ms. So ``"auto"`` keeps oneDNN with several
+    devices; on a CPU, one device with oneDNN already keeps every core busy.
 
     Raises:
       ValueError: an unknown library name (also in :data:`ENV_VAR`).
@@ -319,9 +321,7 @@ def resolve(library: str, matmul_dtype: str) -> str:
             )
         _lib()
         return "onednn"
-    # XLA's partitioner cannot split the custom call over devices (no sharding rule): it
-    # gathers the operands and runs the whole layer on every device.
-    if jax.default_backend() != "cpu" or jax.device_count() > 1 or not available():
+    if jax.default_backend() != "cpu" or not available():
         return "xla"
     return "onednn" if matmul_dtype in preferred_dtypes() and has_kernel(matmul_dtype) else "xla"
 

@@ -462,6 +462,16 @@ def _open_checkpoints(out_dir, resume, state, results, say):
         raise ResumeMismatchError(
             f"cannot resume from {out_dir}: it holds a run with a different configuration or seeds"
         )
+    # What an "auto" setting resolved to on this machine must match too (a run saved before
+    # a field was recorded is not checked on it).
+    for name in (k for k in results if k.endswith("_resolved") and k in saved):
+        if saved[name] != results[name]:
+            ckpt.close()
+            raise ResumeMismatchError(
+                f"cannot resume from {out_dir}: its {name} is {saved[name]!r}, but here the "
+                f"same configuration resolves to {results[name]!r} (another machine or "
+                "environment); set it explicitly to resume"
+            )
     saved["versions"] = results["versions"]
     done = latest
     say(f"resumed from {out_dir} after {done} iteration(s)")

@@ -260,18 +260,6 @@ def test_environment_overrides_auto(monkeypatch):
         onednn.resolve("auto", "float32")
 
 
-@built
-def test_auto_keeps_xla_with_several_devices(monkeypatch):
-    # The custom call has no sharding rule: on a multi-device mesh it would be replicated.
-    monkeypatch.setattr(onednn, "preferred_dtypes", lambda cpu=None: ("float32", "bfloat16"))
-    monkeypatch.setattr(onednn, "has_kernel", lambda dtype: True)
-    assert onednn.resolve("auto", "float32") == "onednn"
-    monkeypatch.setattr(jax, "device_count", lambda: 2)
-    assert onednn.resolve("auto", "float32") == "xla"
-    assert ens.resolve_matmul_dtype("auto") == "float32"
-    assert onednn.resolve("onednn", "float32") == "onednn"  # explicit: still allowed
-
-
 def test_auto_planning_dtype_is_bfloat16_only_where_onednn_runs_it(monkeypatch):
     # Explicit dtypes pass through; "auto" follows what a bfloat16 layer would run with.
     assert ens.resolve_matmul_dtype("float32") == "float32"
@@ -283,16 +271,25 @@ def test_auto_planning_dtype_is_bfloat16_only_where_onednn_runs_it(monkeypatch):
         asked.append((library, dtype))
         return runs
 
+    monkeypatch.setattr(onednn, "preferred_dtypes", lambda cpu=None: ("bfloat16",))
+    monkeypatch.setattr(onednn, "has_kernel", lambda dtype: True)
     monkeypatch.setattr(onednn, "resolve", lambda lib, dt: fake(lib, dt, "onednn"))
     assert ens.resolve_matmul_dtype("auto", "auto") == "bfloat16"
     monkeypatch.setattr(onednn, "resolve", lambda lib, dt: fake(lib, dt, "xla"))
     assert ens.resolve_matmul_dtype("auto", "auto") == "float32"
     assert asked == [("auto", "bfloat16")] * 2
+    # An explicit "onednn" skips the CPU rules of "auto"; the dtype still asks them.
+    monkeypatch.setattr(onednn, "resolve", lambda lib, dt: "onednn")
+    monkeypatch.setattr(onednn, "has_kernel", lambda dtype: False)  # e.g. an AVX2 CPU
+    assert ens.resolve_matmul_dtype("auto", "onednn") == "float32"
+    monkeypatch.setattr(onednn, "has_kernel", lambda dtype: True)
+    monkeypatch.setattr(onednn, "preferred_dtypes", lambda cpu=None: ("float32",))
+    assert ens.resolve_matmul_dtype("auto", "onednn") == "float32"
     with pytest.raises(ValueError, match="matmul_dtype"):
         ens.resolve_matmul_dtype("float16")
 
 
-def test_pets_resolves_auto_planning_dtype_before_tracing(monkeypatch):
+def test_pets_setup_resolves_auto_planning_dtype(monkeypatch):
     from jaxmbrl.agents.pets import PETSConfig, pets_setup
 
     assert PETSConfig().planning_matmul_dtype == "float32"
@@ -303,6 +300,8 @@ def test_pets_resolves_auto_planning_dtype_before_tracing(monkeypatch):
     assert pets_setup(mbrl).planning_matmul_dtype == "float32"
     # ... and one whose bfloat16 layers run through oneDNN, in bfloat16.
     monkeypatch.setattr(onednn, "resolve", lambda lib, dt: "onednn")
+    monkeypatch.setattr(onednn, "preferred_dtypes", lambda cpu=None: ("bfloat16",))
+    monkeypatch.setattr(onednn, "has_kernel", lambda dtype: True)
     assert pets_setup(mbrl).planning_matmul_dtype == "bfloat16"
     # An explicit dtype is kept whatever the machine.
     explicit = dataclasses.replace(mbrl, planning_matmul_dtype="float32")

@@ -314,6 +314,21 @@ def test_bfloat16_planning_is_an_option_and_validated():
         dataclasses.replace(TINY, planning_matmul_dtype="int8")
 
 
+def test_auto_planning_dtype_reaches_the_planning_model(monkeypatch):
+    from jaxmbrl import onednn
+    from jaxmbrl.models import ensemble as ens
+
+    monkeypatch.setenv(onednn.ENV_VAR, "xla")  # XLA's dots: bfloat16 shows as converts
+    auto = dataclasses.replace(TINY, planning_matmul_dtype="auto", episode_length=3)
+    lowered = {}
+    for resolved in ("float32", "bfloat16"):
+        monkeypatch.setattr(ens, "resolve_matmul_dtype", lambda d, lib, r=resolved: r)
+        pets = make_pets(auto)
+        state = pets.init(jax.random.key(0))
+        lowered[resolved] = jax.jit(pets.planned_episode).lower(state).as_text()
+    assert "bf16" not in lowered["float32"] and "bf16" in lowered["bfloat16"]
+
+
 def test_per_output_log_text_shows_every_output_or_the_worst_and_the_reward():
     from jaxmbrl.experiments import _per_output_text
 

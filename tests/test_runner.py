@@ -42,6 +42,23 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
         run_pets(other, [1, 2], out_dir=str(tmp_path), resume=True, log=None)
 
 
+def test_resume_refuses_an_auto_setting_that_resolves_differently(tmp_path, monkeypatch):
+    from jaxmbrl.models import ensemble as ens
+
+    auto = dataclasses.replace(TINY, planning_matmul_dtype="auto")
+    monkeypatch.setattr(ens, "resolve_matmul_dtype", lambda dtype, library: "float32")
+
+    def interrupt(episode, results):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pets(auto, [1], out_dir=str(tmp_path), log=None, on_iteration_end=interrupt)
+    # The same configuration on a machine where "auto" means bfloat16 must not continue it.
+    monkeypatch.setattr(ens, "resolve_matmul_dtype", lambda dtype, library: "bfloat16")
+    with pytest.raises(ResumeMismatchError, match="planning_matmul_dtype_resolved is 'float32'"):
+        run_pets(auto, [1], out_dir=str(tmp_path), resume=True, log=None)
+
+
 def test_results_layout_and_real_steps():
     results = run_pets(TINY, 2, log=None)
     assert np.shape(results["episode_returns"]) == (2, 2)

@@ -144,6 +144,23 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent(
 
     a8_2d, e8_2d = jax.jit(jax.vmap(plan_one_2d, spmd_axis_name="seeds"))(
         *shd.shard_leading_axis((obs8, keys8), mesh2d))
+    # 4. The oneDNN layer (no sharding rule) in a sharded program: gathered, same numbers.
+    from jaxmbrl import onednn
+    out["onednn"] = None
+    if onednn.available():
+        cfg = ens.EnsembleConfig(obs_dim=3, action_dim=1, num_members=3, num_elites=2,
+                                 hidden_sizes=(16,), matmul_dtype="bfloat16")
+        dnn = dataclasses.replace(cfg, dense_library="onednn")
+        params = ens.init(cfg, jax.random.key(3))
+        o = jax.random.normal(jax.random.key(4), (2, 8, 3))
+        a = jnp.ones((2, 8, 1))
+        pred = lambda c: jax.jit(lambda o, a: ens.predict_grouped(c, params, o, a)[0])
+        rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, "seeds"))
+        placed = [jax.device_put(x, rows) for x in (o, a)]
+        out["onednn"] = {
+            "sharded_vs_xla": max_rel(pred(dnn)(*placed), pred(cfg)(*on_one_device((o, a)))),
+            "sharded_vs_unsharded": max_rel(pred(dnn)(*placed), pred(dnn)(*on_one_device((o, a)))),
+        }
     try:
         shd.shard_leading_axis({"obs": jnp.zeros((6, 3))}, mesh)
         out["indivisible_error"] = None
@@ -212,6 +229,15 @@ def test_vmapped_planners_sharded_equal_unsharded(multi_device):
     # 2 x 2 mesh: planners over "seeds", each one's candidates over "candidates".
     np.testing.assert_allclose(r["actions_2d"], r["actions_plain"], rtol=1e-5, atol=1e-6)
     assert r["expected_rel_2d"] <= 1e-5
+
+
+def test_onednn_layer_in_a_sharded_program_gives_the_same_numbers(multi_device):
+    r = multi_device["onednn"]
+    if r is None:
+        assert os.environ.get("JAXMBRL_REQUIRE_ONEDNN") != "1", "the oneDNN layer is not built"
+        pytest.skip("the oneDNN layer is not built")
+    assert r["sharded_vs_unsharded"] == 0.0
+    assert r["sharded_vs_xla"] < 2e-2  # bfloat16 operands, another summation order
 
 
 def test_indivisible_leading_axis_raises_on_four_devices(multi_device):

@@ -81,9 +81,10 @@ def resolve_matmul_dtype(matmul_dtype: str, dense_library: str = "auto") -> str:
 
     Returns:
       ``"float32"`` or ``"bfloat16"``. ``"auto"`` is ``"bfloat16"`` where a bfloat16 layer
-      with ``dense_library`` runs through oneDNN here (:func:`jaxmbrl.onednn.resolve`: the
-      CPU backend, the layer built, bfloat16 measured or known faster on this CPU and a
-      bfloat16 kernel), else ``"float32"``. Measured on a 2-core AMD EPYC, CPU family 26
+      with ``dense_library`` runs through oneDNN here (:func:`jaxmbrl.onednn.resolve`), on a
+      CPU where bfloat16 is measured or known faster (:func:`jaxmbrl.onednn.preferred_dtypes`)
+      and oneDNN has a bfloat16 kernel (:func:`jaxmbrl.onednn.has_kernel`), else
+      ``"float32"``. Measured on a 2-core AMD EPYC, CPU family 26
       model 2 (avx512_bf16), mbrl-lib's PETS planning workloads: bfloat16 through oneDNN
       planned 1.2-1.7x faster than float32 through XLA's dot on seven of eight, and its first
       actions moved 0.005 from float32's against the planner's own key-to-key 0.084. With
@@ -95,7 +96,11 @@ def resolve_matmul_dtype(matmul_dtype: str, dense_library: str = "auto") -> str:
     check_choice("matmul_dtype", matmul_dtype, ("auto", *MATMUL_DTYPES))
     if matmul_dtype != "auto":
         return matmul_dtype
-    return "bfloat16" if onednn.resolve(dense_library, "bfloat16") == "onednn" else "float32"
+    if onednn.resolve(dense_library, "bfloat16") != "onednn":
+        return "float32"
+    # An explicit "onednn" (or JAXMBRL_DENSE=onednn) skips the CPU rules: ask them here.
+    fast = "bfloat16" in onednn.preferred_dtypes() and onednn.has_kernel("bfloat16")
+    return "bfloat16" if fast else "float32"
 
 
 @dataclasses.dataclass(frozen=True)
