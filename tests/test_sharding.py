@@ -184,11 +184,9 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent(
 def multi_device():
     """Run :data:`MULTI_DEVICE_SCRIPT` once with 4 forced CPU devices; its JSON result."""
     # CPU devices even on a GPU machine: the forced device count applies to the host platform.
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-    }
+    # The caller's XLA_FLAGS (make test's compile level) kept, with the device count last.
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
+    env = {**os.environ, "XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
         [sys.executable, "-c", MULTI_DEVICE_SCRIPT],
         env=env,
