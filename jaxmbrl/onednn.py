@@ -323,7 +323,14 @@ def resolve(library: str, matmul_dtype: str) -> str:
         return "onednn"
     if jax.default_backend() != "cpu" or not available():
         return "xla"
-    return "onednn" if matmul_dtype in preferred_dtypes() and has_kernel(matmul_dtype) else "xla"
+    return "onednn" if fast_here(matmul_dtype) else "xla"
+
+
+def fast_here(matmul_dtype: str) -> bool:
+    """Whether oneDNN is the faster layer for ``matmul_dtype`` on this CPU: the dtype is in
+    :func:`preferred_dtypes` and oneDNN has an optimised kernel for it (:func:`has_kernel`;
+    needs the built layer). The CPU rule of ``"auto"`` in :func:`resolve`."""
+    return matmul_dtype in preferred_dtypes() and has_kernel(matmul_dtype)
 
 
 #: ``(rows, k, n)`` of the layer :func:`has_kernel` and :func:`info` ask oneDNN about: a

@@ -81,10 +81,9 @@ def resolve_matmul_dtype(matmul_dtype: str, dense_library: str = "auto") -> str:
 
     Returns:
       ``"float32"`` or ``"bfloat16"``. ``"auto"`` is ``"bfloat16"`` where a bfloat16 layer
-      with ``dense_library`` runs through oneDNN here (:func:`jaxmbrl.onednn.resolve`), on a
-      CPU where bfloat16 is measured or known faster (:func:`jaxmbrl.onednn.preferred_dtypes`)
-      and oneDNN has a bfloat16 kernel (:func:`jaxmbrl.onednn.has_kernel`), else
-      ``"float32"``. Measured on a 2-core AMD EPYC, CPU family 26
+      with ``dense_library`` runs through oneDNN here (:func:`jaxmbrl.onednn.resolve`) and
+      oneDNN is the faster layer for bfloat16 on this CPU (:func:`jaxmbrl.onednn.fast_here`),
+      else ``"float32"``. Measured on a 2-core AMD EPYC, CPU family 26
       model 2 (avx512_bf16), mbrl-lib's PETS planning workloads: bfloat16 through oneDNN
       planned 1.2-1.7x faster than float32 through XLA's dot on seven of eight, and its first
       actions moved 0.005 from float32's against the planner's own key-to-key 0.084. With
@@ -98,9 +97,8 @@ def resolve_matmul_dtype(matmul_dtype: str, dense_library: str = "auto") -> str:
         return matmul_dtype
     if onednn.resolve(dense_library, "bfloat16") != "onednn":
         return "float32"
-    # An explicit "onednn" (or JAXMBRL_DENSE=onednn) skips the CPU rules: ask them here.
-    fast = "bfloat16" in onednn.preferred_dtypes() and onednn.has_kernel("bfloat16")
-    return "bfloat16" if fast else "float32"
+    # An explicit "onednn" (or JAXMBRL_DENSE=onednn) skips the CPU rule: ask it here.
+    return "bfloat16" if onednn.fast_here("bfloat16") else "float32"
 
 
 @dataclasses.dataclass(frozen=True)
