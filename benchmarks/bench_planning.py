@@ -210,7 +210,8 @@ class Runner:
     def __init__(self, name: str, matmul_dtype: str, propagation: str, dense: str = "auto"):
         self.plan, init, self.args, self.info = build(name, matmul_dtype, propagation, dense)
         self.state = init()
-        _, self.compile_s, self.temp_mib = compile_stats(
+        # the compiled program, kept for its text (trace_planning_call.py reads it)
+        self.compiled, self.compile_s, self.temp_mib = compile_stats(
             self.plan, init(), jax.random.key(0), *self.args
         )
         self.calls = 0

@@ -66,6 +66,11 @@ def _table(hlo_text: str, title: str) -> dict[int, str]:
     return {int(r.split(" ", 1)[0]): r.split(" ", 1)[1] for r in rows if r[:1].isdigit()}
 
 
+def _ids(row: str) -> dict[str, int]:
+    """``{"file_name_id": 3, ...}`` of one row of those tables."""
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", row)}
+
+
 def op_sources(hlo_text: str) -> dict[str, tuple[str, str]]:
     """``{instruction: (op_name, "file.py:function")}`` of a compiled module's text; the
     function is the innermost frame of the instruction's stack (empty when unknown)."""
@@ -73,12 +78,12 @@ def op_sources(hlo_text: str) -> dict[str, tuple[str, str]]:
     funcs = {k: v.strip('"') for k, v in _table(hlo_text, "FunctionNames").items()}
     where = {}
     for k, v in _table(hlo_text, "FileLocations").items():
-        ids = dict(re.findall(r"(\w+)=(\d+)", v))
-        file, func = files.get(int(ids["file_name_id"])), funcs.get(int(ids["function_name_id"]))
-        where[k] = f"{file}:{func}"
-    frames = {}
-    for k, v in _table(hlo_text, "StackFrames").items():
-        frames[k] = where.get(int(dict(re.findall(r"(\w+)=(\d+)", v))["file_location_id"]), "")
+        ids = _ids(v)
+        where[k] = f"{files.get(ids['file_name_id'])}:{funcs.get(ids['function_name_id'])}"
+    frames = {
+        k: where.get(_ids(v)["file_location_id"], "")
+        for k, v in _table(hlo_text, "StackFrames").items()
+    }
     out = {}
     for line in hlo_text.splitlines():
         m = _OP.match(line)
@@ -131,8 +136,7 @@ def profile(name: str, dtype: str, calls: int, top: int) -> dict:
     """One workload and precision: the parts and the ``top`` slowest operations per call."""
     runner = bp.Runner(name, dtype, "ts1")
     runner.run(3)  # timed, untraced: the call's wall time for reference
-    hlo = runner.plan.lower(runner.state, jax.random.key(0), *runner.args).compile().as_text()
-    sources = op_sources(hlo)
+    sources = op_sources(runner.compiled.as_text())
     ops = trace_ops(runner, calls)
     parts = collections.Counter()
     rows = []

@@ -69,3 +69,14 @@ def test_quick_run_writes_parts_that_add_up(tr, tmp_path):
     assert run["parts_ms_per_call"]["random_numbers"] > 0
     assert sum(run["parts_share_without_loops"].values()) == pytest.approx(1.0)
     assert len(run["top_ops"]) == 3
+
+
+@pytest.mark.parametrize(
+    "argv", [["--calls", "0"], ["--top", "0"], ["--only", "no_such_workload"], ["--dtypes", "int8"]]
+)
+def test_bad_arguments_exit_2_before_any_work(tr, argv, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        tr.main([*argv, "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "trace_planning_call.json").exists()

@@ -4,7 +4,8 @@
 jax 0.10.2 lowers ``threefry2x32`` on CPU as a 5-iteration ``while`` loop (for compile time).
 :data:`IMPL` computes the same hash with the rounds unrolled, and ``split``, ``fold_in`` and
 ``random_bits`` as jax's partitionable Threefry does (``jax_threefry_partitionable``, the
-default), so ``jax.random.*(wrap(key), ...)`` equals ``jax.random.*(key, ...)`` bit for bit.
+default; seeding is jax's own), so ``jax.random.*(wrap(key), ...)`` equals
+``jax.random.*(key, ...)`` bit for bit.
 
 Run: ``python docs/measurements/2026-12-03/trace/unrolled_threefry.py`` (checks the equality,
 then times the draws).
@@ -65,15 +66,9 @@ def _random_bits(key, bit_width, shape):
     return b if bit_width == 32 else b.astype({8: np.uint8, 16: np.uint16}[bit_width])
 
 
-def _seed(seed):
-    k1 = lax.convert_element_type(lax.shift_right_logical(seed, lax.full_like(seed, 32)), np.uint32)
-    k2 = lax.convert_element_type(jnp.bitwise_and(seed, 0xFFFFFFFF), np.uint32)
-    return jnp.stack([k1, k2])
-
-
 IMPL = jxr.define_prng_impl(
-    key_shape=(2,), seed=_seed, split=_split, random_bits=_random_bits, fold_in=_fold_in,
-    name="threefry2x32_unrolled", tag="fry_u",
+    key_shape=(2,), seed=jxr.threefry_prng_impl.seed, split=_split,
+    random_bits=_random_bits, fold_in=_fold_in, name="threefry2x32_unrolled", tag="fry_u",
 )  # fmt: skip
 
 
@@ -104,6 +99,7 @@ def main():
         for name, draw in draws.items():
             a, b = draw(key, shape), draw(wrap(key), shape)
             assert (np.asarray(a) == np.asarray(b)).all(), (name, shape)
+    assert (jax.random.key_data(jax.random.key(42, impl=IMPL)) == jax.random.key_data(key)).all()
     keys = jax.random.split(key, 350)
     assert (
         jax.random.key_data(keys) == jax.random.key_data(jax.random.split(wrap(key), 350))
