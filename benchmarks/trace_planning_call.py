@@ -27,6 +27,12 @@ innermost function of the project in its stack frame. The times are the CPU thun
 times. A ``while`` loop's thunk also spans the wait for asynchronous work of its body (the
 oneDNN calls), so ``loops`` is left out of the shares, which are of the sum of the other parts.
 
+The shares rank operations; they are not what removing one would save. Thunks run on both
+cores and their times do not add up to the call's: on a 2-core AMD EPYC (family 26 model 2)
+the float32 SiLU fusions' thunk time equalled the dots', yet replacing SiLU by ReLU changed
+the whole call's time by 0.98-1.06x (interleaved A/B in one process). Measure a candidate fix
+by timing the call with and without it.
+
 Run: ``python benchmarks/trace_planning_call.py [--only pendulum_cem] [--dtypes bfloat16]
 [--calls 3] [--out DIR]``; writes ``DIR/trace_planning_call.json`` and prints the parts and
 the slowest operations.
