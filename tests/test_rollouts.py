@@ -202,7 +202,10 @@ def test_traced_risk_lambda_sweeps_in_one_vmap_and_equals_static_configs():
 
 
 @pytest.mark.parametrize("propagation", ["ts1", "tsinf", "expectation"])
-def test_chunked_equals_unchunked_exactly(propagation):
+def test_chunked_equals_unchunked_to_rounding(propagation):
+    # Every candidate draws the same randomness in any chunk; only XLA:CPU's code for the
+    # arithmetic (its vectorisation, so its fused multiply-adds) depends on the chunk's size:
+    # scores differed by up to 2.4e-7 (1 ulp) with the default LLVM level, none at -O0.
     model = gain_model((1.0, -0.5, 0.25), var=0.3)
     risk = "mean" if propagation == "expectation" else "mean_std"
     cfg = RolloutConfig(num_particles=4, propagation=propagation, risk=risk, risk_lambda=0.3)
@@ -218,7 +221,7 @@ def test_chunked_equals_unchunked_exactly(propagation):
         )
         outs.append(np.asarray(jax.jit(f)(jax.random.key(4), actions)))
     for o in outs[1:]:
-        np.testing.assert_array_equal(o, outs[0])
+        np.testing.assert_allclose(o, outs[0], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("propagation", ["ts1", "tsinf", "expectation"])

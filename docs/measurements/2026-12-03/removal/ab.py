@@ -12,6 +12,10 @@ removing one would save. These variants do (their plans are wrong; only their ti
 * ``no_shuffle``: TS1's per-step permutation of each candidate's particles left out.
 
 Run: ``python docs/measurements/2026-12-03/removal/ab.py OUT.json [WORKLOAD ...]``.
+
+It patches the library's private functions as they were at commit 96ec138 (the noise drawn per
+step, ``_imagined_transition(ro, noise_keys, t, s, a)``); run it from a checkout of that commit.
+The library now draws a whole horizon's noise up front (``../horizon_noise/``).
 """
 
 import json
