@@ -303,7 +303,8 @@ def resolve(library: str, matmul_dtype: str) -> str:
 
     Raises:
       ValueError: an unknown library name (also in :data:`ENV_VAR`).
-      RuntimeError: ``"onednn"`` asked for where it is not built, or on another backend.
+      RuntimeError: ``"onednn"`` asked for where it is not built, on another backend, or
+        for a dtype oneDNN has no matmul for on this CPU (:func:`runs`).
     """
     if library not in LIBRARIES:
         raise ValueError(f"unknown dense library {library!r}; choose from {LIBRARIES}")
@@ -320,6 +321,7 @@ def resolve(library: str, matmul_dtype: str) -> str:
                 f"{jax.default_backend()!r}: use dense_library='auto' or 'xla'"
             )
         _lib()
+        _check_runs(cpu_dot.matmul_dtype_name(matmul_dtype) or matmul_dtype)
         return "onednn"
     if jax.default_backend() != "cpu" or not available():
         return "xla"
@@ -344,6 +346,22 @@ def has_kernel(dtype: str) -> bool:
     reference kernel, and not none: bfloat16 needs AVX-512 in oneDNN 3.2)."""
     impl = implementation(dtype, *PROBE_LAYER)
     return not impl.startswith(("unavailable", "ref"))
+
+
+@functools.cache
+def runs(dtype: str) -> bool:
+    """Whether oneDNN has any matmul kernel for ``dtype`` operands on this CPU (its reference
+    kernel counts; oneDNN 3.2 has none for bfloat16 without AVX-512). Needs the built layer."""
+    return not implementation(dtype, *PROBE_LAYER).startswith("unavailable")
+
+
+def _check_runs(dtype: str) -> None:
+    """A clear error, before tracing, where oneDNN cannot run ``dtype`` operands here."""
+    if not runs(dtype):
+        raise RuntimeError(
+            f"oneDNN {version()} has no {dtype} matmul on this CPU (its ISA: {isa()}; "
+            f"bfloat16 needs AVX-512): use dense_library='auto' or 'xla', or float32 operands"
+        )
 
 
 def _call(x: Array, w: Array, b: Array, act: int, out_dtype) -> Array:
@@ -407,7 +425,8 @@ def dense(
         derivatives run with XLA's dots); batches under ``vmap``.
 
     Raises:
-      RuntimeError: the custom call is not built.
+      RuntimeError: the custom call is not built, or oneDNN has no matmul for
+        ``matmul_dtype`` on this CPU (:func:`runs`: bfloat16 without AVX-512).
       ValueError: an activation it does not fuse, or other dtypes.
     """
     if activation != "none" and activation not in FUSED:
@@ -425,6 +444,8 @@ def dense(
             f"oneDNN dense: x [..., K], kernel [K, N], bias [N], K >= 1; got {x.shape}, "
             f"{kernel.shape}, {bias.shape}"
         )
+    _lib()
+    _check_runs(dt)
     lead = x.shape[:-1]
     x2 = x.reshape((-1, x.shape[-1])).astype(dt)
     code = 0 if activation == "none" else FUSED[activation]
