@@ -184,10 +184,12 @@ def cpu_kind(cpu: Mapping[str, str] | None = None) -> tuple[str, str, str]:
 #: AMD EPYC family 26 model 2 (AVX-512, avx512_bf16, 2 cores), 2026-12-03, two alternating
 #: runs each: XLA's dot was faster on all six planning workloads in both dtypes (ynnpack /
 #: xla 1.03-1.25 in seconds per call) and trained 1.7x faster (31,500 against 17,800
-#: samples/s). An AMD EPYC family 25 model 1 (AVX2) planned 1.1-1.4x faster with XLA's dot
-#: too (two workloads), but its training was not measured, so it keeps the default.
+#: samples/s). AMD EPYC family 25 model 1 (AVX2, no AVX-512, 2 cores), 2026-12-07, two
+#: alternating runs each: XLA's dot planned four float32 workloads faster (ynnpack / xla
+#: 1.02-1.38 on the medians) and trained 1.4x faster (8,954-12,572 against 7,471-8,176
+#: samples/s), although YNNPACK ran a 4096^2 float32 matmul faster (105 against 70 GFLOP/s).
 MEASURED: Mapping[tuple[str, str, str], str] = MappingProxyType(
-    {("AuthenticAMD", "26", "2"): "xla"}
+    {("AuthenticAMD", "26", "2"): "xla", ("AuthenticAMD", "25", "1"): "xla"}
 )
 
 

@@ -261,9 +261,11 @@ def implementation(dtype: str, rows: int, k: int, n: int, activation: str = "sil
 #: (``brg:avx512_core_bf16``) planned seven of the eight mbrl-lib workloads 1.38-1.74x faster
 #: than XLA's dot (pendulum_cem 0.414 against 0.708 s per call) and pendulum_icem, disturbed in
 #: that run, 1.6-1.8x in two reruns; with float32 operands it was 0.60-0.94x as fast, so float32
-#: keeps XLA's dot there.
+#: keeps XLA's dot there. AMD EPYC family 25 model 1 (AVX2, 2 cores), 2026-12-07: oneDNN has
+#: no bfloat16 matmul there, and with float32 operands (``gemm:jit:f32``) four workloads
+#: took 1.01-1.20x XLA's time (medians of four runs), so neither dtype takes oneDNN.
 MEASURED: Mapping[tuple[str, str, str], tuple[str, ...]] = MappingProxyType(
-    {("AuthenticAMD", "26", "2"): ("bfloat16",)}
+    {("AuthenticAMD", "26", "2"): ("bfloat16",), ("AuthenticAMD", "25", "1"): ()}
 )
 
 #: CPU flags (``/proc/cpuinfo``) -> operand dtypes oneDNN takes by default on such a CPU when
