@@ -322,7 +322,6 @@ def resolve(library: str, matmul_dtype: str) -> str:
                 f"the oneDNN dense layer runs on the CPU backend only, not "
                 f"{jax.default_backend()!r}: use dense_library='auto' or 'xla'"
             )
-        _lib()
         _check_runs(cpu_dot.matmul_dtype_name(matmul_dtype) or matmul_dtype)
         return "onednn"
     if jax.default_backend() != "cpu" or not available():
@@ -337,28 +336,33 @@ def fast_here(matmul_dtype: str) -> bool:
     return matmul_dtype in preferred_dtypes() and has_kernel(matmul_dtype)
 
 
-#: ``(rows, k, n)`` of the layer :func:`has_kernel` and :func:`info` ask oneDNN about: a
-#: planning call's layer (mbrl-lib's 4 x 200 model, 1,400 rows per elite group).
+#: ``(rows, k, n)`` of the layer :func:`has_kernel`, :func:`runs` and :func:`info` ask oneDNN
+#: about: a planning call's layer (mbrl-lib's 4 x 200 model, 1,400 rows per elite group).
 PROBE_LAYER = (1400, 200, 200)
 
 
 @functools.cache
+def _probe(dtype: str) -> str:
+    """:func:`implementation` of :data:`PROBE_LAYER` for ``dtype``, asked of oneDNN once."""
+    return implementation(dtype, *PROBE_LAYER)
+
+
 def has_kernel(dtype: str) -> bool:
     """Whether oneDNN has an optimised kernel for ``dtype`` operands on this CPU (not its
     reference kernel, and not none: bfloat16 needs AVX-512 in oneDNN 3.2)."""
-    impl = implementation(dtype, *PROBE_LAYER)
-    return not impl.startswith(("unavailable", "ref"))
+    return not _probe(dtype).startswith(("unavailable", "ref"))
 
 
-@functools.cache
 def runs(dtype: str) -> bool:
     """Whether oneDNN has any matmul kernel for ``dtype`` operands on this CPU (its reference
     kernel counts; oneDNN 3.2 has none for bfloat16 without AVX-512). Needs the built layer."""
-    return not implementation(dtype, *PROBE_LAYER).startswith("unavailable")
+    return not _probe(dtype).startswith("unavailable")
 
 
 def _check_runs(dtype: str) -> None:
-    """A clear error, before tracing, where oneDNN cannot run ``dtype`` operands here."""
+    """The built layer (:func:`_lib`'s error if not), and a clear error, before tracing,
+    where oneDNN cannot run ``dtype`` operands here."""
+    _lib()
     if not runs(dtype):
         raise RuntimeError(
             f"oneDNN {version()} has no {dtype} matmul on this CPU (its ISA: {isa()}; "
@@ -446,7 +450,6 @@ def dense(
             f"oneDNN dense: x [..., K], kernel [K, N], bias [N], K >= 1; got {x.shape}, "
             f"{kernel.shape}, {bias.shape}"
         )
-    _lib()
     _check_runs(dt)
     lead = x.shape[:-1]
     x2 = x.reshape((-1, x.shape[-1])).astype(dt)
@@ -462,7 +465,7 @@ def info() -> dict:
         out.update(
             version=version(),
             isa=isa(),
-            kernels={d: implementation(d, *PROBE_LAYER) for d in ("float32", "bfloat16")},
+            kernels={d: _probe(d) for d in ("float32", "bfloat16")},
         )
     return out
 
