@@ -369,6 +369,8 @@ def test_bad_arguments_are_clear_errors():
         onednn.dense(x, w, b, out_dtype="mkl")  # not a dtype at all: the same message
     with pytest.raises(ValueError, match="float32 or bfloat16 operands, not 'float16'"):
         onednn.implementation("float16", 8, 4, 4)
+    with pytest.raises(ValueError, match="float32 or bfloat16 operands, not 'float16'"):
+        onednn.runs("float16")
     with pytest.raises(ValueError, match=r"x \[..., K\], kernel \[K, N\], bias \[N\]"):
         onednn.dense(x, w.T, b)
     with pytest.raises(ValueError, match="K >= 1"):
